@@ -1,0 +1,1 @@
+"""The client: backends, the chunk cache, transfers and the public API objects."""

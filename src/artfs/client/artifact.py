@@ -1,0 +1,352 @@
+"""``artfs.Artifact``: a draft you fill and log, or a logged version you read and edit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ..core.chunking import hash_path
+from ..core.errors import ArtfsError, InvalidPath, NotFound
+from ..core.manifest import Manifest, ManifestEntry
+from ..core.names import check_identifier
+from ..core.paths import check_path, local_target
+from ..core.records import VersionInfo
+from .client import Client
+from .transfer import TransferStats
+
+if TYPE_CHECKING:
+    from .run import Run
+
+
+class Artifact:
+    """A W&B-style artifact. New ones are drafts; ``log_artifact`` or ``save`` commits them."""
+
+    def __init__(
+        self,
+        name: str,
+        type: str = "dataset",
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        self._name = check_identifier("artifact", name)
+        self.type = check_identifier("type", type)
+        self.description = description
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.aliases: list[str] = []
+        self.tags: list[str] = []
+        self._sources: dict[str, Path] = {}
+        self._entries: dict[str, ManifestEntry] = {}
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self._info: VersionInfo | None = None
+        self._manifest: Manifest | None = None
+        self._client: Client | None = None
+        self._base: int | None = None
+        self._project: str | None = None
+        self.last_transfer: TransferStats | None = None
+
+    @classmethod
+    def _logged(
+        cls, client: Client, info: VersionInfo, manifest: Manifest | None = None
+    ) -> Artifact:
+        art = cls(info.artifact, info.type, info.description, info.metadata)
+        art._attach(client, info, manifest)
+        return art
+
+    def _attach(self, client: Client, info: VersionInfo, manifest: Manifest | None) -> None:
+        self._client, self._info, self._manifest = client, info, manifest
+        self.description, self.metadata = info.description, dict(info.metadata)
+        self.aliases, self.tags = list(info.aliases), list(info.tags)
+        self._sources, self._entries = {}, {}
+        self._project = info.project
+
+    # -- identity -------------------------------------------------------------------------
+
+    def is_draft(self) -> bool:
+        return self._info is None
+
+    def _logged_info(self) -> VersionInfo:
+        if self._info is None:
+            raise ArtfsError(f"artifact {self._name} is a draft: log it first")
+        return self._info
+
+    @property
+    def name(self) -> str:
+        return f"{self._name}:{self._info.label}" if self._info else self._name
+
+    @property
+    def qualified_name(self) -> str:
+        return str(self._logged_info().path)
+
+    @property
+    def version(self) -> str:
+        return self._logged_info().label
+
+    @property
+    def digest(self) -> str:
+        return self._logged_info().digest if self._info else self._draft_manifest().digest
+
+    @property
+    def size(self) -> int:
+        return self._logged_info().size if self._info else self._draft_manifest().size
+
+    @property
+    def file_count(self) -> int:
+        return self._logged_info().file_count
+
+    @property
+    def state(self) -> str:
+        return self._info.state.upper() if self._info else "PENDING"
+
+    @property
+    def id(self) -> int:
+        return self._logged_info().id
+
+    @property
+    def entity(self) -> str:
+        return self._logged_info().entity
+
+    @property
+    def project(self) -> str:
+        return self._logged_info().project
+
+    @property
+    def created_at(self) -> float:
+        return self._logged_info().created_at
+
+    def __repr__(self) -> str:
+        return f"<Artifact {self.qualified_name if self._info else self._name + ' (draft)'}>"
+
+    # -- building a draft -----------------------------------------------------------------
+
+    def _draft_only(self) -> None:
+        if self._info is not None:
+            raise ArtfsError(f"{self.qualified_name} is logged and immutable: use new_draft()")
+
+    def _put(self, name: str, local: Path, overwrite: bool) -> None:
+        check_path(name)
+        if not overwrite and (name in self._sources or name in self._entries):
+            raise ArtfsError(f"{name} is already in the artifact (pass overwrite=True)")
+        self._entries.pop(name, None)
+        self._sources[name] = local
+
+    def add_file(
+        self, local_path: str | os.PathLike[str], name: str | None = None, overwrite: bool = False
+    ) -> str:
+        self._draft_only()
+        local = Path(local_path)
+        if not local.is_file():
+            raise ArtfsError(f"{local} is not a file")
+        target = name or local.name
+        self._put(target, local.resolve(), overwrite)
+        return target
+
+    def add_dir(
+        self, local_path: str | os.PathLike[str], name: str | None = None, overwrite: bool = False
+    ) -> None:
+        """Add every regular file below a directory (symlinks are followed)."""
+        self._draft_only()
+        root = Path(local_path)
+        if not root.is_dir():
+            raise ArtfsError(f"{root} is not a directory")
+        prefix = (name or "").strip("/")
+        for rel in sorted(_walk_files(root)):
+            self._put(f"{prefix}/{rel}" if prefix else rel, (root / rel).resolve(), overwrite)
+
+    @contextlib.contextmanager
+    def new_file(
+        self, name: str, mode: str = "w", encoding: str | None = None
+    ) -> Iterator[IO[Any]]:
+        """Write a file straight into the draft."""
+        self._draft_only()
+        check_path(name)
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="artfs-new-")
+        local = Path(self._tmpdir.name, *name.split("/"))
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with open(local, mode, encoding=encoding) as f:
+            yield f
+        self._put(name, local, overwrite=True)
+
+    def remove(self, name: str) -> None:
+        self._draft_only()
+        if self._sources.pop(name, None) is None and self._entries.pop(name, None) is None:
+            raise NotFound(f"{name} is not in the artifact")
+
+    def _draft_manifest(self) -> Manifest:
+        manifest = Manifest(self._entries.values())
+        for name, local in self._sources.items():
+            manifest.add(ManifestEntry.from_content(name, hash_path(local)))
+        return manifest
+
+    # -- logging --------------------------------------------------------------------------
+
+    def _log(
+        self,
+        client: Client,
+        project: str | None,
+        run: Run | None = None,
+        aliases: list[str] | None = None,
+        tags: list[str] | None = None,
+        progress: bool | None = None,
+    ) -> Artifact:
+        self._draft_only()
+        path = client.path(f"{project}/{self._name}" if project else self._name)
+        result, stats = client.put(
+            path,
+            self.type,
+            self._sources,
+            self._entries.values(),
+            progress=progress,
+            description=self.description,
+            metadata=self.metadata,
+            aliases=[*self.aliases, *(aliases or [])],
+            tags=[*self.tags, *(tags or [])],
+            run=run.path if run else None,
+            base=self._base,
+        )
+        self.last_transfer = stats
+        self.moved_on = result.moved_on
+        self.created = result.created
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
+        self._attach(client, result.version, None)
+        return self
+
+    def save(self, project: str | None = None, *, client: Client | None = None) -> Artifact:
+        """Log a draft (without a run), or send edits of a logged version's fields."""
+        if self._info is None:
+            return self._log(client or self._client or Client(), project)
+        info = self._require_client().backend.update_version(
+            self._info.path,
+            {
+                "description": self.description,
+                "metadata": self.metadata,
+                "aliases": self.aliases,
+                "tags": self.tags,
+            },
+        )
+        self._attach(self._require_client(), info, self._manifest)
+        return self
+
+    def wait(self, timeout: float | None = None) -> Artifact:
+        """Logging is synchronous; kept for W&B compatibility."""
+        return self
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            raise ArtfsError(f"artifact {self._name} is a draft: log it first")
+        return self._client
+
+    def new_draft(self) -> Artifact:
+        """A draft holding this version's files, to edit and log as the next version."""
+        draft = Artifact(self._name, self.type, self.description, self.metadata)
+        draft._entries = {e.path: e for e in self.manifest()}
+        draft._base = self._logged_info().number
+        draft._client = self._client
+        draft._project = self._info.project if self._info else None
+        return draft
+
+    def delete(self, delete_aliases: bool = False) -> None:
+        info = self._require_client().backend.delete_version(
+            self._logged_info().path, delete_aliases
+        )
+        self._info = info
+
+    # -- reading --------------------------------------------------------------------------
+
+    def manifest(self) -> Manifest:
+        if self._info is None:
+            return self._draft_manifest()
+        if self._manifest is None:
+            _, self._manifest = self._require_client().backend.manifest(self._info.path)
+        return self._manifest
+
+    def files(self) -> list[ManifestEntry]:
+        return list(self.manifest())
+
+    def get_entry(self, name: str) -> ManifestEntry:
+        entry = self.manifest().get(name)
+        if entry is None:
+            raise NotFound(f"{self.name} has no file {name!r}")
+        return entry
+
+    def default_root(self) -> Path:
+        return Path("artifacts") / f"{self._name}:{self.version}"
+
+    def download(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        path_prefix: str | None = None,
+        progress: bool | None = False,
+    ) -> str:
+        """Materialize the version (or the part under ``path_prefix``) under ``root``."""
+        target = Path(root) if root is not None else self.default_root()
+        self.last_transfer = self._require_client().download(
+            self._logged_info(), self.manifest(), target, path_prefix, progress
+        )
+        return str(target)
+
+    def checkout(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Make ``root`` hold exactly this version: download, then remove any other file."""
+        target = Path(self.download(root))
+        wanted = {local_target(target, e.path) for e in self.manifest()}
+        for rel in _walk_files(target):
+            if target / rel not in wanted:
+                (target / rel).unlink()
+        for dirpath, _, _ in sorted(os.walk(target), reverse=True):
+            if Path(dirpath) != target and not os.listdir(dirpath):
+                os.rmdir(dirpath)
+        return str(target)
+
+    def verify(self, root: str | os.PathLike[str] | None = None) -> None:
+        """Raise unless ``root`` holds exactly this version's files, byte for byte."""
+        target = Path(root) if root is not None else self.default_root()
+        manifest = self.manifest()
+        present = set(_walk_files(target))
+        for entry in manifest:
+            if entry.ref is not None:
+                continue
+            if entry.path not in present:
+                raise ArtfsError(f"verify failed: {entry.path} is missing from {target}")
+            if hash_path(local_target(target, entry.path)).digest != entry.digest:
+                raise ArtfsError(f"verify failed: {entry.path} differs from {self.name}")
+        extra = sorted(present - set(manifest.entries))
+        if extra:
+            raise ArtfsError(f"verify failed: {extra[0]} is not part of {self.name}")
+
+    # -- lineage --------------------------------------------------------------------------
+
+    def logged_by(self) -> Run | None:
+        from .run import Run
+
+        client = self._require_client()
+        runs = client.backend.version_runs(self._logged_info().path, "logged_by")
+        return Run(client, runs[0]) if runs else None
+
+    def used_by(self) -> list[Run]:
+        from .run import Run
+
+        client = self._require_client()
+        return [
+            Run(client, r) for r in client.backend.version_runs(self._logged_info().path, "used_by")
+        ]
+
+
+def _walk_files(root: Path) -> Iterator[str]:
+    """Relative POSIX paths of the regular files below ``root`` (following symlinks)."""
+    for dirpath, _, filenames in os.walk(root, followlinks=True):
+        base = Path(dirpath).relative_to(root)
+        for filename in filenames:
+            full = Path(dirpath, filename)
+            if not full.is_file():
+                continue
+            rel = (base / filename).as_posix()
+            try:
+                yield check_path(rel)
+            except InvalidPath as exc:
+                raise InvalidPath(f"{full}: {exc}") from None

@@ -1,0 +1,105 @@
+"""The Backend protocol: everything the client needs from a store, local or remote.
+
+Each method is the store service's method of the same name without the caller argument:
+the embedded backend supplies the local user, the HTTP backend the API key's owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from ..core.manifest import Manifest
+from ..core.names import ArtifactPath
+from ..core.records import (
+    CollectionInfo,
+    CommitResult,
+    GcReport,
+    ProjectInfo,
+    RunInfo,
+    VersionInfo,
+)
+from ..store.blobs import Data
+
+
+class Backend(Protocol):
+    default_entity: str
+
+    def whoami(self) -> dict[str, Any]: ...
+
+    def missing_chunks(self, digests: Sequence[str]) -> list[str]: ...
+
+    def put_chunk(self, digest: str, data: Data) -> int: ...
+
+    def read_chunk(
+        self, digest: str, offset: int = 0, length: int | None = None
+    ) -> Iterator[bytes]: ...
+
+    def commit(
+        self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any
+    ) -> CommitResult: ...
+
+    def resolve(self, path: ArtifactPath) -> VersionInfo: ...
+
+    def manifest(self, path: ArtifactPath) -> tuple[VersionInfo, Manifest]: ...
+
+    def list_projects(self, entity: str | None = None) -> list[ProjectInfo]: ...
+
+    def list_collections(
+        self, entity: str, project: str, type: str | None = None
+    ) -> list[CollectionInfo]: ...
+
+    def list_versions(
+        self, path: ArtifactPath, include_deleted: bool = False
+    ) -> list[VersionInfo]: ...
+
+    def update_version(self, path: ArtifactPath, changes: Mapping[str, Any]) -> VersionInfo: ...
+
+    def delete_version(self, path: ArtifactPath, delete_aliases: bool = False) -> VersionInfo: ...
+
+    def gc(self, grace: float = ...) -> GcReport: ...
+
+    def init_run(
+        self, entity: str, project: str, run_id: str | None = None, **options: Any
+    ) -> RunInfo: ...
+
+    def update_run(self, run: str, changes: Mapping[str, Any]) -> RunInfo: ...
+
+    def get_run(self, run: str) -> RunInfo: ...
+
+    def list_runs(
+        self, entity: str, project: str, filters: Mapping[str, Any] | None = None
+    ) -> list[RunInfo]: ...
+
+    def use_version(self, run: str, path: ArtifactPath) -> VersionInfo: ...
+
+    def run_versions(self, run: str, relation: str) -> list[VersionInfo]: ...
+
+    def version_runs(self, path: ArtifactPath, relation: str) -> list[RunInfo]: ...
+
+    def close(self) -> None: ...
+
+
+SERVICE_CALLS = frozenset(
+    {
+        "missing_chunks",
+        "put_chunk",
+        "read_chunk",
+        "commit",
+        "resolve",
+        "manifest",
+        "list_projects",
+        "list_collections",
+        "list_versions",
+        "update_version",
+        "delete_version",
+        "gc",
+        "init_run",
+        "update_run",
+        "get_run",
+        "list_runs",
+        "use_version",
+        "run_versions",
+        "version_runs",
+    }
+)

@@ -1,0 +1,166 @@
+"""The content-addressed chunk cache shared by the mount, ``artfs get`` and the Python API.
+
+Layout: ``chunks/<hex[:2]>/<hex[2:]>`` hold verified chunk bytes; ``tmp/`` holds downloads in
+progress; ``locks/<hex[:3]>`` are lock files striping the digest space. A chunk is fetched
+by one thread of one process at a time (an in-process lock, then ``flock`` on its stripe),
+written to ``tmp/`` while hashed, and renamed into place only if its digest matches, so a
+cache file always holds exactly the bytes its name promises. Recency for LRU eviction is
+the file's mtime, refreshed on every use. Readers keep working on an evicted chunk because
+Linux keeps an unlinked open file readable.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.digest import PREFIX, Hasher, hex_of
+from ..core.errors import DigestMismatch
+
+Fetch = Callable[[], Iterable[bytes]]
+TMP_MAX_AGE_S = 3600
+
+
+@dataclass
+class CacheInfo:
+    chunks: int
+    bytes: int
+    path: Path
+
+
+class ChunkCache:
+    def __init__(self, root: Path):
+        self.root = root
+        self.chunk_dir = root / "chunks"
+        self.tmp_dir = root / "tmp"
+        self.lock_dir = root / "locks"
+        for d in (self.chunk_dir, self.tmp_dir, self.lock_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._mutex = threading.Lock()
+        self._locks: dict[str, list] = {}
+        self.fetched_chunks = 0
+        self.fetched_bytes = 0
+
+    def path(self, digest: str) -> Path:
+        hex_ = hex_of(digest)
+        return self.chunk_dir / hex_[:2] / hex_[2:]
+
+    def lookup(self, digest: str) -> Path | None:
+        """The cached file for a chunk, marked as recently used, or None."""
+        path = self.path(digest)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return None
+        return path
+
+    def ensure(self, digest: str, fetch: Fetch) -> Path:
+        """The cached file for a chunk, fetching and verifying it first if needed."""
+        path = self.lookup(digest)
+        if path is not None:
+            return path
+        with self._locked(digest):
+            path = self.lookup(digest)
+            if path is not None:
+                return path
+            return self._download(digest, fetch)
+
+    def _download(self, digest: str, fetch: Fetch) -> Path:
+        final = self.path(digest)
+        tmp = self.tmp_dir / f"{hex_of(digest)}.{os.getpid()}.{secrets.token_hex(4)}"
+        hasher, size = Hasher(), 0
+        try:
+            with open(tmp, "xb") as f:
+                for block in fetch():
+                    hasher.update(block)
+                    f.write(block)
+                    size += len(block)
+            actual = hasher.digest()
+            if actual != digest:
+                raise DigestMismatch(f"chunk {digest} arrived with digest {actual}")
+            final.parent.mkdir(exist_ok=True)
+            os.rename(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        with self._mutex:
+            self.fetched_chunks += 1
+            self.fetched_bytes += size
+        return final
+
+    @contextmanager
+    def _locked(self, digest: str) -> Iterator[None]:
+        with self._mutex:
+            entry = self._locks.setdefault(digest, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                fd = os.open(self.lock_dir / hex_of(digest)[:3], os.O_CREAT | os.O_RDWR, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    yield
+                finally:
+                    os.close(fd)
+        finally:
+            with self._mutex:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[digest]
+
+    def evict(self, digest: str) -> None:
+        """Drop one chunk (e.g. found corrupt); later reads fetch it again."""
+        self.path(digest).unlink(missing_ok=True)
+
+    def _entries(self) -> list[tuple[float, int, str]]:
+        out = []
+        for sub in self.chunk_dir.iterdir():
+            if not sub.is_dir():
+                continue
+            for entry in os.scandir(sub):
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                out.append((st.st_mtime, st.st_size, entry.path))
+        return out
+
+    def info(self) -> CacheInfo:
+        entries = self._entries()
+        return CacheInfo(len(entries), sum(size for _, size, _ in entries), self.root)
+
+    def cleanup(self, target_bytes: int) -> tuple[int, int]:
+        """Evict least-recently-used chunks until the cache holds at most ``target_bytes``.
+
+        Returns (chunks removed, bytes removed). Stale partial downloads go too.
+        """
+        for entry in os.scandir(self.tmp_dir):
+            try:
+                if entry.stat().st_mtime < time.time() - TMP_MAX_AGE_S:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+        entries = sorted(self._entries())
+        total = sum(size for _, size, _ in entries)
+        removed = removed_bytes = 0
+        for _, size, path in entries:
+            if total <= target_bytes:
+                break
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            total -= size
+            removed += 1
+            removed_bytes += size
+        return removed, removed_bytes
+
+    def digests(self) -> Iterator[str]:
+        for _, _, path in self._entries():
+            p = Path(path)
+            yield PREFIX + p.parent.name + p.name

@@ -1,0 +1,134 @@
+"""A per-user cache of file digests keyed by (device, inode) and validated by size, mtime and
+ctime, so re-putting or re-getting an unchanged tree reads no file bytes.
+
+An entry is trusted only if the file's times are at least ``RACY_NS`` older than the moment
+it was hashed: a write landing in the same clock tick as the hash could otherwise leave
+size and times unchanged (git's "racily clean" problem).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..core.chunking import ChunkRef, FileContent, hash_fd
+
+RACY_NS = 1_000_000_000
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    dev INTEGER NOT NULL, ino INTEGER NOT NULL, chunk_size INTEGER NOT NULL,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+    hashed_ns INTEGER NOT NULL, digest TEXT NOT NULL, chunks TEXT,
+    PRIMARY KEY (dev, ino, chunk_size)
+)
+"""
+
+
+def _key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, max(st.st_mtime_ns, st.st_ctime_ns)
+
+
+class HashCache:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.path = path
+        with self._conn() as conn:
+            conn.execute(_SCHEMA)
+        self.hashed_files = 0
+        self.hashed_bytes = 0
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def lookup_many(
+        self, stats: Sequence[os.stat_result], chunk_size: int
+    ) -> list[FileContent | None]:
+        """Cached contents for files with these stats (None where unknown or stale)."""
+        wanted = {(st.st_dev, st.st_ino) for st in stats}
+        rows: dict[tuple[int, int], tuple] = {}
+        conn = self._conn()
+        inodes = sorted(wanted)
+        for start in range(0, len(inodes), 400):
+            part = inodes[start : start + 400]
+            marks = ",".join("(?,?)" for _ in part)
+            query = (
+                "SELECT dev, ino, size, mtime_ns, ctime_ns, hashed_ns, digest, chunks FROM files "
+                f"WHERE chunk_size = ? AND (dev, ino) IN (VALUES {marks})"
+            )
+            args = [chunk_size, *[v for pair in part for v in pair]]
+            for dev, ino, *rest in conn.execute(query, args):
+                rows[(dev, ino)] = tuple(rest)
+        out: list[FileContent | None] = []
+        for st in stats:
+            row = rows.get((st.st_dev, st.st_ino))
+            size, mtime, ctime, newest = _key(st)
+            if row is None or row[:3] != (size, mtime, ctime) or row[3] - newest < RACY_NS:
+                out.append(None)
+                continue
+            digest, chunks = row[4], row[5]
+            refs = (
+                tuple(ChunkRef(d, s) for d, s in json.loads(chunks))
+                if chunks
+                else ((ChunkRef(digest, size),) if size else ())
+            )
+            out.append(FileContent(size, digest, refs))
+        return out
+
+    def store_many(
+        self, items: Sequence[tuple[os.stat_result, FileContent]], chunk_size: int
+    ) -> None:
+        hashed = time.time_ns()
+        rows = [
+            (
+                st.st_dev,
+                st.st_ino,
+                chunk_size,
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ctime_ns,
+                hashed,
+                content.digest,
+                json.dumps([[c.digest, c.size] for c in content.chunks])
+                if len(content.chunks) > 1
+                else None,
+            )
+            for st, content in items
+        ]
+        conn = self._conn()
+        conn.execute("BEGIN")
+        conn.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        conn.execute("COMMIT")
+
+    def content(self, path: Path, chunk_size: int) -> tuple[os.stat_result, FileContent, bool]:
+        """Stat and hash one file, using the cache; the flag says whether bytes were read.
+
+        The stat is taken from the open descriptor, before reading, so a write racing the
+        hash changes the times and the entry is not trusted later.
+        """
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            cached = self.lookup_many([st], chunk_size)[0]
+            if cached is not None:
+                return st, cached, False
+            content = hash_fd(fd, chunk_size)
+        finally:
+            os.close(fd)
+        self.hashed_files += 1
+        self.hashed_bytes += content.size
+        return st, content, True
+
+    def clear(self) -> None:
+        self._conn().execute("DELETE FROM files")

@@ -1,0 +1,252 @@
+"""Moving bytes: hashing local files, sending the chunks a store lacks, fetching chunks into
+the cache and materializing files from it. All of it runs on a thread pool; hashing,
+``mmap`` and file copies release the GIL."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from tqdm import tqdm
+
+from ..core.chunking import FileContent, chunk_offsets, hash_fd, mapped
+from ..core.errors import ArtfsError, DigestMismatch, Unavailable
+from ..core.manifest import ManifestEntry
+from ..core.paths import local_target
+from .backend import Backend
+from .cache import ChunkCache
+from .hashcache import HashCache
+
+WORKERS = 8
+MISSING_BATCH = 5000
+RETRIES = 4
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class TransferStats:
+    files: int = 0
+    bytes: int = 0
+    hashed_files: int = 0
+    hashed_bytes: int = 0
+    chunks_sent: int = 0
+    bytes_sent: int = 0
+    chunks_fetched: int = 0
+    bytes_fetched: int = 0
+    files_written: int = 0
+    files_unchanged: int = 0
+
+
+def progress_bar(total: int, desc: str, enabled: bool | None) -> tqdm:
+    """A byte progress bar on a terminal; silent in a pipe (``enabled=None``) or when off."""
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=None if enabled is None else not enabled,
+        leave=False,
+    )
+
+
+def run_parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS) -> list[R]:
+    """Apply ``fn`` to every item on a thread pool; the first error is raised."""
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def with_retries(fn: Callable[[], R]) -> R:
+    """Retry calls the store answers with ``Unavailable`` (busy, or gc in progress)."""
+    for attempt in range(RETRIES):
+        try:
+            return fn()
+        except Unavailable:
+            if attempt == RETRIES - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def hash_sources(
+    sources: Mapping[str, Path],
+    hash_cache: HashCache,
+    chunk_size: int,
+    stats: TransferStats,
+    progress: bool | None = None,
+) -> dict[str, ManifestEntry]:
+    """Manifest entries for local files; unchanged files (by the hash cache) are not read."""
+    paths = sorted(sources)
+    stat_list = [os.stat(sources[p]) for p in paths]
+    cached = hash_cache.lookup_many(stat_list, chunk_size)
+    entries: dict[str, ManifestEntry] = {}
+    todo = []
+    for path, content in zip(paths, cached):
+        if content is None:
+            todo.append(path)
+        else:
+            entries[path] = ManifestEntry.from_content(path, content)
+    bar = progress_bar(
+        sum(st.st_size for st, c in zip(stat_list, cached) if c is None), "hashing", progress
+    )
+
+    def hash_one(path: str) -> tuple[os.stat_result, FileContent]:
+        fd = os.open(sources[path], os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            content = hash_fd(fd, chunk_size)
+        finally:
+            os.close(fd)
+        bar.update(content.size)
+        return st, content
+
+    with bar:
+        hashed = run_parallel(hash_one, todo)
+    hash_cache.store_many(hashed, chunk_size)
+    for path, (_, content) in zip(todo, hashed):
+        entries[path] = ManifestEntry.from_content(path, content)
+    stats.files += len(entries)
+    stats.bytes += sum(e.size for e in entries.values())
+    stats.hashed_files += len(hashed)
+    stats.hashed_bytes += sum(c.size for _, c in hashed)
+    return entries
+
+
+def send_missing(
+    backend: Backend,
+    entries: Iterable[ManifestEntry],
+    sources: Mapping[str, Path],
+    stats: TransferStats,
+    progress: bool | None = None,
+    only: Sequence[str] | None = None,
+) -> None:
+    """Upload the chunks of ``entries`` the store lacks (or just ``only``), from local files."""
+    where: dict[str, tuple[Path, int, int]] = {}
+    for entry in entries:
+        if entry.path not in sources:
+            continue
+        for chunk, offset in zip(entry.chunks, chunk_offsets(entry.chunks)):
+            where.setdefault(chunk.digest, (sources[entry.path], offset, chunk.size))
+    if only is None:
+        digests = sorted(where)
+        missing = []
+        for start in range(0, len(digests), MISSING_BATCH):
+            missing += backend.missing_chunks(digests[start : start + MISSING_BATCH])
+    else:
+        missing = [d for d in only if d in where]
+    bar = progress_bar(sum(where[d][2] for d in missing), "uploading", progress)
+
+    def send(digest: str) -> int:
+        local, offset, size = where[digest]
+        fd = os.open(local, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with mapped(fd, offset, size) as view:
+                with_retries(lambda: backend.put_chunk(digest, view))
+        except DigestMismatch:
+            raise ArtfsError(f"{local} changed while it was being put; run the put again") from None
+        finally:
+            os.close(fd)
+        bar.update(size)
+        return size
+
+    with bar:
+        sent = run_parallel(send, missing)
+    stats.chunks_sent += len(sent)
+    stats.bytes_sent += sum(sent)
+
+
+def fetch_chunks(
+    backend: Backend,
+    cache: ChunkCache,
+    chunks: Mapping[str, int],
+    stats: TransferStats,
+    progress: bool | None = None,
+) -> None:
+    """Make sure every chunk is in the cache; a chunk that fails verification is fetched
+    once more before the error is raised."""
+    bar = progress_bar(sum(chunks.values()), "downloading", progress)
+    before = (cache.fetched_chunks, cache.fetched_bytes)
+
+    def fetch(digest: str) -> None:
+        try:
+            cache.ensure(digest, lambda: backend.read_chunk(digest))
+        except DigestMismatch:
+            cache.ensure(digest, lambda: backend.read_chunk(digest))
+        bar.update(chunks[digest])
+
+    with bar:
+        run_parallel(fetch, sorted(chunks))
+    stats.chunks_fetched += cache.fetched_chunks - before[0]
+    stats.bytes_fetched += cache.fetched_bytes - before[1]
+
+
+def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_size: int) -> bool:
+    """Whether ``dest`` already holds the entry's bytes (hashing it only if the cache can't say)."""
+    try:
+        if not dest.is_file():
+            return False
+        _, content, _ = hash_cache.content(dest, chunk_size)
+    except OSError:
+        return False
+    return content.digest == entry.digest
+
+
+def write_file(cache: ChunkCache, entry: ManifestEntry, dest: Path) -> os.stat_result:
+    """Assemble a file from cached chunks next to ``dest``, then rename it into place."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.artfs-tmp.{os.getpid()}")
+    try:
+        with open(tmp, "wb") as out:
+            for chunk in entry.chunks:
+                with open(cache.path(chunk.digest), "rb") as src:
+                    _copy(src.fileno(), out.fileno(), chunk.size)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return os.stat(dest)
+
+
+def _copy(src: int, dst: int, size: int) -> None:
+    remaining = size
+    while remaining:
+        n = os.copy_file_range(src, dst, remaining)
+        if n == 0:
+            raise ArtfsError("a cached chunk is shorter than its manifest entry says")
+        remaining -= n
+
+
+def materialize(
+    backend: Backend,
+    cache: ChunkCache,
+    hash_cache: HashCache,
+    entries: Sequence[ManifestEntry],
+    root: Path,
+    chunk_size: int,
+    stats: TransferStats,
+    progress: bool | None = None,
+) -> None:
+    """Write ``entries`` under ``root``: files already right are left alone, the rest come
+    from the cache (fetched first where missing)."""
+    targets = {e.path: local_target(root, e.path) for e in entries}
+    stale = [e for e in entries if not unchanged_at(targets[e.path], e, hash_cache, chunk_size)]
+    fetch_chunks(
+        backend, cache, {c.digest: c.size for e in stale for c in e.chunks}, stats, progress
+    )
+    written = run_parallel(
+        lambda e: (write_file(cache, e, targets[e.path]), FileContent(e.size, e.digest, e.chunks)),
+        stale,
+    )
+    hash_cache.store_many(written, chunk_size)
+    stats.files += len(entries)
+    stats.bytes += sum(e.size for e in entries)
+    stats.files_written += len(stale)
+    stats.files_unchanged += len(entries) - len(stale)

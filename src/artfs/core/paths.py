@@ -1,0 +1,45 @@
+"""Manifest path rules: relative POSIX paths that can never leave the version root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import InvalidPath
+
+MAX_PATH_BYTES = 4096
+MAX_SEGMENT_BYTES = 255
+
+
+def check_path(path: object) -> str:
+    """Return ``path`` if it is a valid manifest path, else raise ``InvalidPath``.
+
+    Rejected: non-strings, empty paths, absolute paths, empty segments (``a//b``, a trailing
+    ``/``), ``.`` and ``..`` segments, NUL and other control characters, over-long names.
+    """
+    if not isinstance(path, str) or not path:
+        raise InvalidPath(f"invalid path {path!r}: must be a non-empty string")
+    if path.startswith("/"):
+        raise InvalidPath(f"invalid path {path!r}: absolute paths are not allowed")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        raise InvalidPath(f"invalid path {path!r}: control characters are not allowed")
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise InvalidPath(f"invalid path {path[:40]!r}...: longer than {MAX_PATH_BYTES} bytes")
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            raise InvalidPath(f"invalid path {path!r}: empty, '.' or '..' segment")
+        if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+            raise InvalidPath(f"invalid path {path!r}: a name is longer than {MAX_SEGMENT_BYTES}")
+    return path
+
+
+def local_target(root: Path, path: str) -> Path:
+    """Where manifest ``path`` lands under ``root``, after checking the path rules."""
+    return root.joinpath(*check_path(path).split("/"))
+
+
+def is_under(path: str, prefix: str | None) -> bool:
+    """Whether manifest ``path`` lies at or below ``prefix`` (``None`` or ``""`` means all)."""
+    if not prefix:
+        return True
+    prefix = prefix.strip("/")
+    return path == prefix or path.startswith(prefix + "/")

@@ -1,0 +1,109 @@
+"""Plain records that cross layer boundaries (and the wire): what the store answers."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .names import ArtifactPath
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a record from a dict, ignoring unknown keys (newer servers may add fields)."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def to_dict(record: object) -> dict[str, Any]:
+    return dataclasses.asdict(record)  # type: ignore[call-overload]
+
+
+@dataclass
+class ProjectInfo:
+    entity: str
+    name: str
+    visibility: str
+    created_at: float
+
+
+@dataclass
+class CollectionInfo:
+    """An artifact: a named, typed sequence of versions."""
+
+    entity: str
+    project: str
+    name: str
+    type: str
+    description: str | None
+    created_at: float
+    version_count: int
+    latest: int | None
+
+
+@dataclass
+class VersionInfo:
+    id: int
+    entity: str
+    project: str
+    artifact: str
+    type: str
+    number: int | None
+    state: str
+    digest: str
+    size: int
+    file_count: int
+    description: str | None
+    metadata: dict[str, Any]
+    aliases: list[str]
+    tags: list[str]
+    created_at: float
+    run: str | None = None
+    expires_at: float | None = None
+    base_number: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number}" if self.number is not None else "pending"
+
+    @property
+    def path(self) -> ArtifactPath:
+        return ArtifactPath(self.entity, self.project, self.artifact, self.label)
+
+
+@dataclass
+class CommitResult:
+    version: VersionInfo
+    created: bool
+    moved_on: bool = False
+
+
+@dataclass
+class RunInfo:
+    entity: str
+    project: str
+    id: str
+    name: str | None
+    group: str | None
+    job_type: str | None
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    state: str
+    created_at: float
+    updated_at: float
+    sweep: str | None = None
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+
+@dataclass
+class GcReport:
+    chunks_deleted: int = 0
+    bytes_freed: int = 0
+    versions_expired: int = 0
+    kept_in_grace: int = 0
+    details: list[str] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""The store: metadata database, blob store and the one domain service both backends call."""

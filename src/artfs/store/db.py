@@ -1,0 +1,85 @@
+"""The metadata database: engine set-up and the two kinds of transaction the service uses.
+
+SQLite runs in WAL mode; a write transaction starts with ``BEGIN IMMEDIATE`` so writers queue
+on the database lock (up to the busy timeout) instead of failing on upgrade, which is what
+keeps version numbers gap-free when several processes commit at once. PostgreSQL relies on
+row locks (``SELECT ... FOR UPDATE``) taken by the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..core.errors import Unavailable
+from .schema import SCHEMA_VERSION, meta, metadata
+
+BUSY_TIMEOUT_S = 120
+
+
+class Database:
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = sa.create_engine(
+                url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}
+            )
+            sa.event.listen(self.engine, "connect", _sqlite_on_connect)
+            sa.event.listen(self.engine, "begin", _sqlite_on_begin)
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+        self._create()
+
+    @classmethod
+    def sqlite(cls, path: Path) -> Database:
+        return cls(f"sqlite:///{path}")
+
+    def _create(self) -> None:
+        with self.write() as conn:
+            metadata.create_all(conn)
+            row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
+            found = row.scalar()
+            if found is None:
+                conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(found) > SCHEMA_VERSION:
+                raise Unavailable(
+                    f"the store's schema version {found} is newer than this artfs understands"
+                )
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that may write; commits on success, rolls back on any error."""
+        with self.engine.connect().execution_options(artfs_write=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot, no write lock."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_on_connect(dbapi_conn: object, _record: object) -> None:
+    dbapi_conn.isolation_level = None  # type: ignore[attr-defined]  # we emit BEGIN ourselves
+    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=FULL",
+        "foreign_keys=ON",
+        f"busy_timeout={BUSY_TIMEOUT_S * 1000}",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("artfs_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -1,0 +1,183 @@
+"""Row lookups and record building shared by the service's parts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from ..core.errors import NotFound
+from ..core.names import LATEST, ArtifactPath, check_identifier
+from ..core.records import VersionInfo
+from .schema import aliases, artifacts, entities, projects, runs, tags, versions
+
+COMMITTED = "committed"
+PENDING = "pending"
+DELETED = "deleted"
+
+
+def now() -> float:
+    return time.time()
+
+
+def batched(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def entity_row(conn: Connection, name: str) -> Row | None:
+    return conn.execute(sa.select(entities).where(entities.c.name == name)).first()
+
+
+_PROJECT_COLUMNS = (projects, entities.c.name.label("entity_name"))
+
+
+def project_row(conn: Connection, entity: str, project: str) -> Row | None:
+    query = (
+        sa.select(*_PROJECT_COLUMNS)
+        .join(entities, entities.c.id == projects.c.entity_id)
+        .where(entities.c.name == entity, projects.c.name == project)
+    )
+    return conn.execute(query).first()
+
+
+def require_project(conn: Connection, entity: str, project: str) -> Row:
+    row = project_row(conn, entity, project)
+    if row is None:
+        raise NotFound(f"project {entity}/{project} not found")
+    return row
+
+
+def artifact_row(conn: Connection, project_id: int, name: str, lock: bool = False) -> Row | None:
+    query = sa.select(artifacts).where(
+        artifacts.c.project_id == project_id, artifacts.c.name == name
+    )
+    return conn.execute(query.with_for_update() if lock else query).first()
+
+
+def require_artifact(conn: Connection, project: Row, name: str) -> Row:
+    row = artifact_row(conn, project.id, name)
+    if row is None:
+        raise NotFound(f"artifact {project.entity_name}/{project.name}/{name} not found")
+    return row
+
+
+def latest_number(conn: Connection, artifact_id: int) -> int | None:
+    query = sa.select(sa.func.max(versions.c.number)).where(
+        versions.c.artifact_id == artifact_id, versions.c.state == COMMITTED
+    )
+    return conn.execute(query).scalar()
+
+
+def version_row(conn: Connection, artifact: Row, path: ArtifactPath) -> Row:
+    """The committed version an alias or ``vN`` names."""
+    label = path.alias
+    number = path.version
+    if label == LATEST:
+        number = latest_number(conn, artifact.id)
+        if number is None:
+            raise NotFound(f"{path.collection} has no committed version")
+    if number is not None:
+        query = sa.select(versions).where(
+            versions.c.artifact_id == artifact.id, versions.c.number == number
+        )
+        row = conn.execute(query).first()
+        if row is None or row.state == PENDING:
+            raise NotFound(f"{path} not found")
+        if row.state == DELETED:
+            raise NotFound(f"{path} was deleted")
+        return row
+    query = (
+        sa.select(versions)
+        .join(aliases, aliases.c.version_id == versions.c.id)
+        .where(aliases.c.artifact_id == artifact.id, aliases.c.name == label)
+    )
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"{path.collection} has no alias {label!r}")
+    return row
+
+
+VERSION_COLUMNS = (
+    versions,
+    artifacts.c.name.label("artifact_name"),
+    artifacts.c.type.label("artifact_type"),
+    projects.c.name.label("project_name"),
+    entities.c.name.label("entity_name"),
+)
+
+
+def select_versions() -> sa.Select:
+    """Versions joined with the names a ``VersionInfo`` needs."""
+    return (
+        sa.select(*VERSION_COLUMNS)
+        .join(artifacts, artifacts.c.id == versions.c.artifact_id)
+        .join(projects, projects.c.id == artifacts.c.project_id)
+        .join(entities, entities.c.id == projects.c.entity_id)
+    )
+
+
+def version_info(conn: Connection, version_id: int) -> VersionInfo:
+    row = conn.execute(select_versions().where(versions.c.id == version_id)).one()
+    return version_infos(conn, [row])[0]
+
+
+def version_infos(conn: Connection, rows: Sequence[Row]) -> list[VersionInfo]:
+    """Records for rows of ``select_versions()``, with aliases, tags and logging run."""
+    ids = [r.id for r in rows]
+    alias_map: dict[int, list[str]] = {i: [] for i in ids}
+    tag_map: dict[int, list[str]] = {i: [] for i in ids}
+    run_map: dict[int, str] = {}
+    for part in batched(ids):
+        q = sa.select(aliases.c.version_id, aliases.c.name).where(aliases.c.version_id.in_(part))
+        for vid, name in conn.execute(q.order_by(aliases.c.name)):
+            alias_map[vid].append(name)
+        q = sa.select(tags.c.version_id, tags.c.name).where(tags.c.version_id.in_(part))
+        for vid, name in conn.execute(q.order_by(tags.c.name)):
+            tag_map[vid].append(name)
+    run_pks = sorted({r.run_pk for r in rows if r.run_pk is not None})
+    for part in batched(run_pks):
+        q = (
+            sa.select(runs.c.id, runs.c.run_id, projects.c.name, entities.c.name)
+            .join(projects, projects.c.id == runs.c.project_id)
+            .join(entities, entities.c.id == projects.c.entity_id)
+            .where(runs.c.id.in_(part))
+        )
+        for pk, run_id, project_name, entity_name in conn.execute(q):
+            run_map[pk] = f"{entity_name}/{project_name}/{run_id}"
+    latest = {a: latest_number(conn, a) for a in {r.artifact_id for r in rows}}
+    out = []
+    for r in rows:
+        names = alias_map[r.id]
+        if r.state == COMMITTED and r.number == latest[r.artifact_id]:
+            names = [LATEST, *names]
+        out.append(
+            VersionInfo(
+                id=r.id,
+                entity=r.entity_name,
+                project=r.project_name,
+                artifact=r.artifact_name,
+                type=r.artifact_type,
+                number=r.number,
+                state=r.state,
+                digest=r.digest,
+                size=r.size,
+                file_count=r.file_count,
+                description=r.description,
+                metadata=dict(r.metadata),
+                aliases=names,
+                tags=tag_map[r.id],
+                created_at=r.created_at,
+                run=run_map.get(r.run_pk) if r.run_pk is not None else None,
+                expires_at=r.expires_at,
+                base_number=r.base_number,
+            )
+        )
+    return out
+
+
+def check_tags(values: Iterable[object]) -> list[str]:
+    return sorted({check_identifier("tag", v) for v in values})

@@ -1,0 +1,54 @@
+"""The store service: the one implementation of the domain rules, called by the embedded
+backend in-process and by the HTTP server for remote callers. Every method takes the caller
+(a ``Principal``) first and checks access before it touches anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from .access import Principal
+from .blobs import BlobStore, LocalBlobStore
+from .chunks import ChunkOps
+from .db import Database
+from .gc import GcOps
+from .lookup import entity_row, now
+from .runs import RunOps
+from .schema import entities
+from .versions import VersionOps
+
+DB_FILE = "artfs.db"
+
+
+class Store(ChunkOps, VersionOps, RunOps, GcOps):
+    def __init__(self, db: Database, blobs: BlobStore, *, anonymous_read: bool = False):
+        self.db = db
+        self.blobs = blobs
+        self.anonymous_read = anonymous_read
+
+    @classmethod
+    def open_local(cls, home: Path, **options: bool) -> Store:
+        """The embedded layout: ``home/artfs.db`` and ``home/chunks``."""
+        home.mkdir(parents=True, exist_ok=True)
+        return cls(Database.sqlite(home / DB_FILE), LocalBlobStore(home), **options)
+
+    def ensure_user(self, name: str, *, is_admin: bool = False) -> Principal:
+        """The principal for user ``name``, created on first use."""
+        with self.db.write() as conn:
+            row = entity_row(conn, name)
+            if row is None:
+                conn.execute(
+                    entities.insert().values(
+                        name=name, kind="user", is_admin=is_admin, created_at=now()
+                    )
+                )
+                row = entity_row(conn, name)
+            elif is_admin and not row.is_admin:
+                conn.execute(
+                    sa.update(entities).where(entities.c.id == row.id).values(is_admin=True)
+                )
+            return Principal(row.id, row.name, bool(row.is_admin or is_admin))  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self.db.close()
