@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up everything the tests need, then run the linter and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+.venv/bin/ruff check src tests bench
+exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,1 @@
+"""The ``artfs`` command line: argument parsing and output only."""

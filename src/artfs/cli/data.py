@@ -1,0 +1,251 @@
+"""Commands over versions: put, get, ls, show, alias, rm, gc."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..client.artifact import Artifact
+from ..client.client import Client
+from ..core.errors import ArtfsError, InvalidName
+from ..core.names import LATEST, parse_project_path
+from ..core.records import VersionInfo
+from .output import parse_duration, size, table, when
+
+
+def _client(ctx: click.Context) -> Client:
+    return ctx.find_object(Client) or ctx.ensure_object(Client)
+
+
+def _metadata(pairs: tuple[str, ...], blob: str | None) -> dict[str, object]:
+    meta: dict[str, object] = {}
+    if blob:
+        try:
+            loaded = json.loads(blob)
+        except ValueError as exc:
+            raise ArtfsError(f"--metadata is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ArtfsError("--metadata must be a JSON object")
+        meta.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ArtfsError(f"-m {pair!r}: expected KEY=VALUE")
+        meta[key] = value
+    return meta
+
+
+@click.command()
+@click.argument("local", type=click.Path(exists=True, path_type=Path))
+@click.option("-n", "--name", help="[entity/]project/artifact (default: PROJECT/<basename>)")
+@click.option("-t", "--type", "type_", default="dataset", show_default=True)
+@click.option("-d", "--description")
+@click.option("-a", "--alias", "aliases", multiple=True, help="Alias to point at the version.")
+@click.option("--tag", "tags", multiple=True)
+@click.option("-m", "--meta", "meta_pairs", multiple=True, help="Metadata KEY=VALUE.")
+@click.option("--metadata", "meta_json", help="Metadata as a JSON object.")
+@click.option("--run", help="Run (entity/project/id) that logs the version.")
+@click.pass_context
+def put(ctx: click.Context, local: Path, name: str | None, type_: str, description: str | None,
+        aliases: tuple[str, ...], tags: tuple[str, ...], meta_pairs: tuple[str, ...],
+        meta_json: str | None, run: str | None) -> None:  # fmt: skip
+    """Log a file or directory as the next version of an artifact."""
+    client = _client(ctx)
+    path = client.path(name or local.resolve().name)
+    art = Artifact(path.artifact, type_, description, _metadata(meta_pairs, meta_json))
+    if local.is_dir():
+        art.add_dir(local)
+    else:
+        art.add_file(local)
+    result, stats = client.put(
+        path,
+        art.type,
+        art._sources,
+        progress=None,
+        description=description,
+        metadata=art.metadata,
+        aliases=list(aliases),
+        tags=list(tags),
+        run=run,
+    )
+    verb = "created" if result.created else "unchanged, same content as"
+    click.echo(
+        f"{verb} {result.version.path} ({stats.files} files, {size(stats.bytes)}; "
+        f"hashed {stats.hashed_files} files, sent {stats.chunks_sent} chunks, "
+        f"{size(stats.bytes_sent)})"
+    )
+
+
+@click.command()
+@click.argument("name")
+@click.option("--root", type=click.Path(path_type=Path), help="Target directory.")
+@click.option("--prefix", "path_prefix", help="Only files under this path.")
+@click.pass_context
+def get(ctx: click.Context, name: str, root: Path | None, path_prefix: str | None) -> None:
+    """Materialize a version's files under --root (default ./artifacts/NAME:vN)."""
+    client = _client(ctx)
+    info, manifest = client.backend.manifest(client.path(name))
+    art = Artifact._logged(client, info, manifest)
+    target = root or art.default_root()
+    stats = client.download(info, manifest, target, path_prefix, progress=None)
+    click.echo(
+        f"{info.path} -> {target} ({stats.files} files, {size(stats.bytes)}; "
+        f"fetched {stats.chunks_fetched} chunks, {size(stats.bytes_fetched)}; "
+        f"wrote {stats.files_written} files, {stats.files_unchanged} already there)"
+    )
+
+
+@click.command("ls")
+@click.argument("path", required=False)
+@click.option("--entity", help="Entity to list (default: yours).")
+@click.option("--deleted", is_flag=True, help="Include deleted versions.")
+@click.pass_context
+def ls(ctx: click.Context, path: str | None, entity: str | None, deleted: bool) -> None:
+    """List projects, a project's artifacts, or an artifact's versions."""
+    client = _client(ctx)
+    parts = path.split("/") if path else []
+    if not parts:
+        projects = client.backend.list_projects(entity)
+        table([(f"{p.entity}/{p.name}", p.visibility, when(p.created_at)) for p in projects],
+              ("PROJECT", "VISIBILITY", "CREATED"))  # fmt: skip
+    elif len(parts) == 1:
+        ent, proj = parse_project_path(parts[0], entity or client.entity)
+        rows = client.backend.list_collections(ent, proj)
+        table([(c.name, c.type, c.version_count, "-" if c.latest is None else f"v{c.latest}",
+                when(c.created_at)) for c in rows],
+              ("ARTIFACT", "TYPE", "VERSIONS", "LATEST", "CREATED"))  # fmt: skip
+    elif len(parts) in (2, 3):
+        if ":" in path:  # type: ignore[operator]
+            raise InvalidName("ls takes an artifact without ':alias'; use 'artfs show'")
+        full = path if len(parts) == 3 or entity is None else f"{entity}/{path}"
+        versions = client.backend.list_versions(client.path(full), include_deleted=deleted)
+        table([(v.label, ",".join(v.aliases), v.state, v.file_count, size(v.size),
+                when(v.created_at), v.description or "") for v in versions],
+              ("VERSION", "ALIASES", "STATE", "FILES", "SIZE", "CREATED",
+               "DESCRIPTION"))  # fmt: skip
+    else:
+        raise InvalidName(f"invalid path {path!r}: expected [project[/artifact]]")
+
+
+def _describe(info: VersionInfo) -> list[tuple[str, object]]:
+    return [
+        ("name", info.path),
+        ("type", info.type),
+        ("state", info.state),
+        ("aliases", ", ".join(info.aliases) or "-"),
+        ("tags", ", ".join(info.tags) or "-"),
+        ("digest", info.digest),
+        ("files", info.file_count),
+        ("size", f"{size(info.size)} ({info.size} bytes)"),
+        ("created", when(info.created_at)),
+        ("logged by", info.run or "-"),
+        ("expires", when(info.expires_at)),
+        ("description", info.description or "-"),
+        ("metadata", json.dumps(info.metadata, sort_keys=True)),
+    ]
+
+
+@click.command()
+@click.argument("name")
+@click.option("--files", is_flag=True, help="Also list the files.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show(ctx: click.Context, name: str, files: bool, as_json: bool) -> None:
+    """Describe one version."""
+    client = _client(ctx)
+    path = client.path(name)
+    if files:
+        info, manifest = client.backend.manifest(path)
+    else:
+        info, manifest = client.backend.resolve(path), None
+    if as_json:
+        out = {k: v for k, v in vars(info).items()}
+        if manifest is not None:
+            out["manifest"] = manifest.to_json()
+        click.echo(json.dumps(out, indent=2, sort_keys=True))
+        return
+    for key, value in _describe(info):
+        click.echo(f"{key + ':':<13}{value}")
+    if manifest is not None:
+        click.echo("")
+        table([(e.path, e.size, e.digest) for e in manifest], ("PATH", "SIZE", "DIGEST"))
+
+
+@click.group()
+def alias() -> None:
+    """Move or remove aliases (latest is managed: it always names the newest version)."""
+
+
+@alias.command("set")
+@click.argument("name")
+@click.argument("aliases", nargs=-1, required=True)
+@click.pass_context
+def alias_set(ctx: click.Context, name: str, aliases: tuple[str, ...]) -> None:
+    """Point ALIASES at version NAME:vN (moving them from other versions)."""
+    client = _client(ctx)
+    path = client.path(name)
+    info = client.backend.resolve(path)
+    info = client.backend.update_version(info.path, {"aliases": [*info.aliases, *aliases]})
+    click.echo(f"{info.path}: {', '.join(info.aliases)}")
+
+
+@alias.command("rm")
+@click.argument("name")
+@click.argument("aliases", nargs=-1, required=True)
+@click.pass_context
+def alias_rm(ctx: click.Context, name: str, aliases: tuple[str, ...]) -> None:
+    """Remove ALIASES from artifact NAME."""
+    client = _client(ctx)
+    base = client.path(name.partition(":")[0])
+    for label in aliases:
+        if label == LATEST:
+            raise InvalidName("alias 'latest' is managed and cannot be removed")
+        info = client.backend.resolve(base.with_alias(label))
+        remaining = [a for a in info.aliases if a != label]
+        info = client.backend.update_version(info.path, {"aliases": remaining})
+        click.echo(f"{info.path}: {', '.join(info.aliases) or '-'}")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--delete-aliases", is_flag=True, help="Also drop the version's aliases.")
+@click.option("--unaliased", is_flag=True, help="Delete every version of NAME without aliases.")
+@click.pass_context
+def rm(ctx: click.Context, name: str, delete_aliases: bool, unaliased: bool) -> None:
+    """Delete a version (NAME:vN), or with --unaliased all unaliased versions of NAME."""
+    client = _client(ctx)
+    path = client.path(name)
+    if unaliased:
+        if ":" in name:
+            raise InvalidName("--unaliased takes an artifact name without ':alias'")
+        doomed = [v for v in client.backend.list_versions(path) if not v.aliases]
+        for version in doomed:
+            client.backend.delete_version(version.path)
+            click.echo(f"deleted {version.path}")
+        click.echo(f"{len(doomed)} version(s) deleted; run 'artfs gc' to free their chunks")
+        return
+    if ":" not in name:
+        raise InvalidName("rm takes NAME:vN or NAME:alias (use --unaliased for a sweep)")
+    info = client.backend.delete_version(path, delete_aliases)
+    click.echo(f"deleted {info.path}; run 'artfs gc' to free chunks no other version uses")
+
+
+@click.command()
+@click.option(
+    "--grace",
+    default="24h",
+    show_default=True,
+    help="Keep unused chunks touched more recently than this (uploads in flight).",
+)
+@click.pass_context
+def gc(ctx: click.Context, grace: str) -> None:  # fmt: skip
+    """Delete expired versions and chunks no version uses."""
+    report = _client(ctx).backend.gc(parse_duration(grace))
+    for line in report.details:
+        click.echo(line)
+    click.echo(
+        f"removed {report.chunks_deleted} chunks ({size(report.bytes_freed)}); "
+        f"expired {report.versions_expired} versions"
+    )

@@ -1,0 +1,51 @@
+"""The ``artfs`` entry point: the command group, and errors turned into one line."""
+
+from __future__ import annotations
+
+import errno
+import sys
+
+import click
+
+from .. import __version__
+from ..client.client import Client
+from ..core.errors import ArtfsError
+from . import cache, data
+from .output import fail
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="artfs")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """artfs: versioned, deduplicated artifacts, also as files through a mount."""
+    if ctx.invoked_subcommand in CLIENT_COMMANDS:
+        ctx.obj = Client()
+        ctx.call_on_close(ctx.obj.close)
+
+
+for command in (data.put, data.get, data.ls, data.show, data.alias, data.rm, data.gc):
+    cli.add_command(command)
+cli.add_command(cache.cache_group)
+CLIENT_COMMANDS = {"put", "get", "ls", "show", "alias", "rm", "gc"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="artfs", standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted", 130)
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except ArtfsError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            sys.exit(1)
+        fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    main()
