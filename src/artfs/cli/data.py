@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -10,9 +11,15 @@ import click
 from ..client.artifact import Artifact
 from ..client.client import Client
 from ..core.errors import ArtfsError, InvalidName
-from ..core.names import LATEST, parse_project_path
-from ..core.records import VersionInfo
+from ..core.names import LATEST, check_settable_alias, parse_project_path
+from ..core.records import VersionInfo, to_dict
 from .output import parse_duration, size, table, when
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _echo_json(**fields: object) -> None:
+    click.echo(json.dumps(fields, indent=2, sort_keys=True))
 
 
 def _client(ctx: click.Context) -> Client:
@@ -47,10 +54,11 @@ def _metadata(pairs: tuple[str, ...], blob: str | None) -> dict[str, object]:
 @click.option("-m", "--meta", "meta_pairs", multiple=True, help="Metadata KEY=VALUE.")
 @click.option("--metadata", "meta_json", help="Metadata as a JSON object.")
 @click.option("--run", help="Run (entity/project/id) that logs the version.")
+@JSON_OPTION
 @click.pass_context
 def put(ctx: click.Context, local: Path, name: str | None, type_: str, description: str | None,
         aliases: tuple[str, ...], tags: tuple[str, ...], meta_pairs: tuple[str, ...],
-        meta_json: str | None, run: str | None) -> None:  # fmt: skip
+        meta_json: str | None, run: str | None, as_json: bool) -> None:  # fmt: skip
     """Log a file or directory as the next version of an artifact."""
     client = _client(ctx)
     path = client.path(name or local.resolve().name)
@@ -70,6 +78,9 @@ def put(ctx: click.Context, local: Path, name: str | None, type_: str, descripti
         tags=list(tags),
         run=run,
     )
+    if as_json:
+        _echo_json(version=to_dict(result.version), created=result.created, stats=asdict(stats))
+        return
     verb = "created" if result.created else "unchanged, same content as"
     click.echo(
         f"{verb} {result.version.path} ({stats.files} files, {size(stats.bytes)}; "
@@ -82,14 +93,20 @@ def put(ctx: click.Context, local: Path, name: str | None, type_: str, descripti
 @click.argument("name")
 @click.option("--root", type=click.Path(path_type=Path), help="Target directory.")
 @click.option("--prefix", "path_prefix", help="Only files under this path.")
+@JSON_OPTION
 @click.pass_context
-def get(ctx: click.Context, name: str, root: Path | None, path_prefix: str | None) -> None:
+def get(
+    ctx: click.Context, name: str, root: Path | None, path_prefix: str | None, as_json: bool
+) -> None:
     """Materialize a version's files under --root (default ./artifacts/NAME:vN)."""
     client = _client(ctx)
     info, manifest = client.backend.manifest(client.path(name))
     art = Artifact._logged(client, info, manifest)
     target = root or art.default_root()
     stats = client.download(info, manifest, target, path_prefix, progress=None)
+    if as_json:
+        _echo_json(version=to_dict(info), root=str(target), stats=asdict(stats))
+        return
     click.echo(
         f"{info.path} -> {target} ({stats.files} files, {size(stats.bytes)}; "
         f"fetched {stats.chunks_fetched} chunks, {size(stats.bytes_fetched)}; "
@@ -150,7 +167,7 @@ def _describe(info: VersionInfo) -> list[tuple[str, object]]:
 @click.command()
 @click.argument("name")
 @click.option("--files", is_flag=True, help="Also list the files.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON_OPTION
 @click.pass_context
 def show(ctx: click.Context, name: str, files: bool, as_json: bool) -> None:
     """Describe one version."""
@@ -161,10 +178,8 @@ def show(ctx: click.Context, name: str, files: bool, as_json: bool) -> None:
     else:
         info, manifest = client.backend.resolve(path), None
     if as_json:
-        out = {k: v for k, v in vars(info).items()}
-        if manifest is not None:
-            out["manifest"] = manifest.to_json()
-        click.echo(json.dumps(out, indent=2, sort_keys=True))
+        extra = {"manifest": manifest.to_json()} if manifest is not None else {}
+        _echo_json(**to_dict(info), **extra)
         return
     for key, value in _describe(info):
         click.echo(f"{key + ':':<13}{value}")
@@ -185,8 +200,9 @@ def alias() -> None:
 def alias_set(ctx: click.Context, name: str, aliases: tuple[str, ...]) -> None:
     """Point ALIASES at version NAME:vN (moving them from other versions)."""
     client = _client(ctx)
-    path = client.path(name)
-    info = client.backend.resolve(path)
+    for label in aliases:
+        check_settable_alias(label)
+    info = client.backend.resolve(client.path(name))
     info = client.backend.update_version(info.path, {"aliases": [*info.aliases, *aliases]})
     click.echo(f"{info.path}: {', '.join(info.aliases)}")
 

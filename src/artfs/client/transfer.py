@@ -4,6 +4,7 @@ the cache and materializing files from it. All of it runs on a thread pool; hash
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ from .cache import ChunkCache
 from .hashcache import HashCache
 
 WORKERS = 8
+_NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
 MISSING_BATCH = 5000
 RETRIES = 4
 T = TypeVar("T")
@@ -216,12 +218,25 @@ def write_file(cache: ChunkCache, entry: ManifestEntry, dest: Path) -> os.stat_r
 
 
 def _copy(src: int, dst: int, size: int) -> None:
+    """Copy in the kernel: ``copy_file_range`` where the filesystems allow it, else
+    ``sendfile`` (across filesystems, e.g. a cache on another disk than the target)."""
     remaining = size
+    copy = os.copy_file_range
     while remaining:
-        n = os.copy_file_range(src, dst, remaining)
+        try:
+            n = copy(src, dst, remaining)
+        except OSError as exc:
+            if copy is _sendfile or exc.errno not in _NO_COPY_RANGE:
+                raise
+            copy = _sendfile
+            continue
         if n == 0:
             raise ArtfsError("a cached chunk is shorter than its manifest entry says")
         remaining -= n
+
+
+def _sendfile(src: int, dst: int, count: int) -> int:
+    return os.sendfile(dst, src, None, count)
 
 
 def materialize(

@@ -6,6 +6,8 @@ client can raise the same class again; the CLI prints ``str(error)`` as one line
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArtfsError(Exception):
     """Base class: the message is one line meant for the user."""
@@ -82,3 +84,21 @@ ERRORS_BY_CODE: dict[str, type[ArtfsError]] = {
         Unavailable,
     )
 }
+
+
+def error_payload(exc: ArtfsError) -> dict[str, Any]:
+    """The JSON body an error travels as: ``{"error": {"code", "message"[, "digests"]}}``."""
+    body: dict[str, Any] = {"code": exc.code, "message": str(exc)}
+    if isinstance(exc, MissingChunks):
+        body["digests"] = exc.digests
+    return {"error": body}
+
+
+def error_from_payload(payload: Any) -> ArtfsError | None:
+    """The error a JSON body describes, as the class the server raised; None if it is none."""
+    body = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+        return None
+    if body.get("code") == MissingChunks.code and isinstance(body.get("digests"), list):
+        return MissingChunks(body["digests"])
+    return ERRORS_BY_CODE.get(body.get("code"), ArtfsError)(body["message"])  # type: ignore[arg-type]

@@ -107,3 +107,28 @@ class GcReport:
     versions_expired: int = 0
     kept_in_grace: int = 0
     details: list[str] = field(default_factory=list)
+
+
+@dataclass
+class UserInfo:
+    name: str
+    admin: bool
+    created_at: float
+
+
+@dataclass
+class KeyInfo:
+    """An API key; ``key`` (the secret) is only ever set in the answer that created it."""
+
+    key_id: str
+    user: str
+    created_at: float
+    revoked_at: float | None = None
+    key: str | None = None
+
+
+@dataclass
+class MemberInfo:
+    team: str
+    user: str
+    role: str

@@ -7,10 +7,16 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..core.errors import NotFound, PermissionDenied, Unauthenticated
+from ..core.errors import InvalidName, NotFound, PermissionDenied, Unauthenticated
 from .schema import memberships
 
 VISIBILITIES = ("private", "public", "open")
+
+
+def check_visibility(value: object) -> str:
+    if value not in VISIBILITIES:
+        raise InvalidName(f"visibility must be one of {', '.join(VISIBILITIES)}, not {value!r}")
+    return value  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..core.digest import Hasher, check_digest
-from ..core.errors import DigestMismatch, NotFound, PermissionDenied, Unavailable
+from ..core.errors import DigestMismatch, NotFound, Unauthenticated, Unavailable
 from .access import Principal, entity_ids
 from .blobs import BlobStore, Data, blocks
 from .db import Database
@@ -86,7 +86,7 @@ class ChunkOps:
         """
         check_digest(digest)
         if caller.anonymous:
-            raise PermissionDenied("anonymous callers cannot upload")
+            raise Unauthenticated("authentication required to upload: pass an API key")
         with self.db.write() as conn:
             row = conn.execute(sa.select(chunks).where(chunks.c.digest == digest)).first()
             if row is not None and row.state == DELETING:
@@ -126,16 +126,22 @@ class ChunkOps:
         self, caller: Principal, digest: str, offset: int = 0, length: int | None = None
     ) -> Iterator[bytes]:
         """Stream a chunk the caller can read (unknown and invisible look the same)."""
+        return self.open_chunk(caller, digest, offset, length)[1]
+
+    def open_chunk(
+        self, caller: Principal, digest: str, offset: int = 0, length: int | None = None
+    ) -> tuple[int, Iterator[bytes]]:
+        """``read_chunk`` plus the chunk's whole size, which a ranged HTTP answer states."""
         check_digest(digest)
         with self.db.read() as conn:
-            chunk_id = conn.execute(
-                sa.select(chunks.c.id).where(chunks.c.digest == digest, chunks.c.state == LIVE)
-            ).scalar()
-            if chunk_id is None or not visible_chunk_ids(
-                conn, caller, [chunk_id], self.anonymous_read
-            ):
+            row = conn.execute(
+                sa.select(chunks.c.id, chunks.c.size).where(
+                    chunks.c.digest == digest, chunks.c.state == LIVE
+                )
+            ).first()
+            if row is None or not visible_chunk_ids(conn, caller, [row.id], self.anonymous_read):
                 raise NotFound(f"chunk {digest} not found")
-        return self.blobs.iter_read(digest, offset, length)
+        return row.size, self.blobs.iter_read(digest, offset, length)
 
 
 def _verify(digest: str, data: Data) -> int:

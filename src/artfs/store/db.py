@@ -54,17 +54,30 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that may write; commits on success, rolls back on any error."""
-        with self.engine.connect().execution_options(artfs_write=True) as conn, conn.begin():
+        with (
+            _database_errors(),
+            self.engine.connect().execution_options(artfs_write=True) as conn,
+            conn.begin(),
+        ):
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: one consistent snapshot, no write lock."""
-        with self.engine.connect() as conn, conn.begin():
+        with _database_errors(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """Turn driver failures (disk full, I/O error, lock timeout) into one-line errors."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        raise Unavailable(f"metadata database error: {exc.orig}") from None
 
 
 def _sqlite_on_connect(dbapi_conn: object, _record: object) -> None:

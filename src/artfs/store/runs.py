@@ -150,7 +150,7 @@ class RunOps:
             values: dict[str, Any] = {"updated_at": now()}
             for key in ("summary", "config"):
                 if key in changes:
-                    values[key] = {**row[key], **check_metadata(changes[key])}
+                    values[key] = {**row._mapping[key], **check_metadata(changes[key])}
             for key in ("name", "state"):
                 if key in changes:
                     values[key] = changes[key]

@@ -9,6 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from .access import Principal
+from .admin import AdminOps
 from .blobs import BlobStore, LocalBlobStore
 from .chunks import ChunkOps
 from .db import Database
@@ -21,7 +22,7 @@ from .versions import VersionOps
 DB_FILE = "artfs.db"
 
 
-class Store(ChunkOps, VersionOps, RunOps, GcOps):
+class Store(ChunkOps, VersionOps, RunOps, GcOps, AdminOps):
     def __init__(self, db: Database, blobs: BlobStore, *, anonymous_read: bool = False):
         self.db = db
         self.blobs = blobs

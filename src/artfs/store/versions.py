@@ -15,9 +15,9 @@ from ..core.manifest import Manifest
 from ..core.names import LATEST, ArtifactPath, check_alias, check_identifier, check_settable_alias
 from ..core.records import CollectionInfo, CommitResult, ProjectInfo, VersionInfo
 from .access import (
-    VISIBILITIES,
     Principal,
     can_read,
+    check_visibility,
     require_entity_member,
     require_read,
     require_write,
@@ -91,11 +91,9 @@ class VersionOps:
 
     def create_project_row(self, conn: Connection, entity_id: int, name: str, vis: str) -> Row:
         check_identifier("project", name)
-        if vis not in VISIBILITIES:
-            raise InvalidManifest(f"visibility must be one of {', '.join(VISIBILITIES)}")
         conn.execute(
             projects.insert().values(
-                entity_id=entity_id, name=name, visibility=vis, created_at=now()
+                entity_id=entity_id, name=name, visibility=check_visibility(vis), created_at=now()
             )
         )
         ent = conn.execute(sa.select(entities.c.name).where(entities.c.id == entity_id)).scalar()

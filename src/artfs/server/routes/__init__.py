@@ -1,0 +1,1 @@
+"""The HTTP API, one router per part of the store service (all under ``/api/v1``)."""
