@@ -57,7 +57,7 @@ def test_eight_concurrent_commits_get_gap_free_numbers(store_env, tmp_path):
 
 def test_killed_put_leaves_no_version_and_resumes(store_env, tmp_path):
     small = {"ARTFS_CHUNK_SIZE": "64KiB"}
-    data = write_tree(tmp_path / "big", {f"f{i}.bin": os.urandom(2 << 20) for i in range(24)})
+    data = write_tree(tmp_path / "big", {f"f{i}.bin": os.urandom(2 << 20) for i in range(48)})
     proc = subprocess.Popen(
         [ARTFS, "put", data, "-n", "proj/big"],
         env={**store_env.env, **small},
@@ -65,7 +65,8 @@ def test_killed_put_leaves_no_version_and_resumes(store_env, tmp_path):
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while len(chunk_files(store_env.chunk_dir)) < 60 and time.monotonic() < deadline:
+    # uploads are recorded in batches of up to 32 chunks per worker: wait for a few batches
+    while len(chunk_files(store_env.chunk_dir)) < 500 and time.monotonic() < deadline:
         assert proc.poll() is None, "put finished before it could be killed"
         time.sleep(0.002)
     proc.send_signal(signal.SIGKILL)

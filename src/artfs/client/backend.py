@@ -31,6 +31,8 @@ class Backend(Protocol):
 
     def put_chunk(self, digest: str, data: Data) -> int: ...
 
+    def put_chunks(self, items: Sequence[tuple[str, Data]]) -> list[int]: ...
+
     def read_chunk(
         self, digest: str, offset: int = 0, length: int | None = None
     ) -> Iterator[bytes]: ...
@@ -84,6 +86,7 @@ SERVICE_CALLS = frozenset(
     {
         "missing_chunks",
         "put_chunk",
+        "put_chunks",
         "read_chunk",
         "commit",
         "resolve",

@@ -4,6 +4,7 @@ the cache and materializing files from it. All of it runs on a thread pool; hash
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -26,6 +27,8 @@ from .hashcache import HashCache
 WORKERS = 8
 _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
 MISSING_BATCH = 5000
+BATCH_CHUNKS = 32
+BATCH_BYTES = 16 << 20
 RETRIES = 4
 T = TypeVar("T")
 R = TypeVar("R")
@@ -147,23 +150,40 @@ def send_missing(
         missing = [d for d in only if d in where]
     bar = progress_bar(sum(where[d][2] for d in missing), "uploading", progress)
 
-    def send(digest: str) -> int:
-        local, offset, size = where[digest]
-        fd = os.open(local, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            with mapped(fd, offset, size) as view:
-                with_retries(lambda: backend.put_chunk(digest, view))
-        except DigestMismatch:
-            raise ArtfsError(f"{local} changed while it was being put; run the put again") from None
-        finally:
-            os.close(fd)
-        bar.update(size)
-        return size
+    def send(batch: list[str]) -> int:
+        with contextlib.ExitStack() as stack:
+            items = []
+            for digest in batch:
+                local, offset, size = where[digest]
+                fd = os.open(local, os.O_RDONLY | os.O_CLOEXEC)
+                stack.callback(os.close, fd)
+                items.append((digest, stack.enter_context(mapped(fd, offset, size))))
+            try:
+                with_retries(lambda: backend.put_chunks(items))
+            except DigestMismatch:
+                names = ", ".join(sorted({str(where[d][0]) for d in batch}))
+                raise ArtfsError(f"{names} changed while being put; run the put again") from None
+        sent = sum(where[d][2] for d in batch)
+        bar.update(sent)
+        return sent
 
     with bar:
-        sent = run_parallel(send, missing)
-    stats.chunks_sent += len(sent)
+        sent = run_parallel(send, _batches(missing, where))
+    stats.chunks_sent += len(missing)
     stats.bytes_sent += sum(sent)
+
+
+def _batches(digests: list[str], where: Mapping[str, tuple[Path, int, int]]) -> list[list[str]]:
+    """Group uploads so each store round trip carries up to BATCH_CHUNKS or BATCH_BYTES."""
+    batches: list[list[str]] = []
+    size = 0
+    for digest in digests:
+        if not batches or len(batches[-1]) >= BATCH_CHUNKS or size >= BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(digest)
+        size += where[digest][2]
+    return batches
 
 
 def fetch_chunks(

@@ -12,20 +12,21 @@ PREFIX = "blake3:"
 _DIGEST_RE = re.compile(r"blake3:[0-9a-f]{64}\Z")
 
 
+_PARALLEL_FROM = 4 << 20
+
+
 def digest_bytes(data: bytes | bytearray | memoryview) -> str:
     """Digest of an in-memory buffer; large buffers are hashed on several threads."""
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO) if len(data) > 1 << 20 else None
-    if hasher is None:
-        return PREFIX + blake3.blake3(data).hexdigest()
-    hasher.update(data)
-    return PREFIX + hasher.hexdigest()
+    threads = blake3.blake3.AUTO if len(data) >= _PARALLEL_FROM else 1
+    return PREFIX + blake3.blake3(data, max_threads=threads).hexdigest()
 
 
 class Hasher:
-    """Incremental digest for streamed content."""
+    """Incremental digest for streamed content, which arrives in blocks of about a MiB:
+    one thread each, since transfers already run several streams in parallel."""
 
     def __init__(self) -> None:
-        self._h = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        self._h = blake3.blake3()
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         self._h.update(data)

@@ -2,14 +2,18 @@
 
 SQLite runs in WAL mode; a write transaction starts with ``BEGIN IMMEDIATE`` so writers queue
 on the database lock (up to the busy timeout) instead of failing on upgrade, which is what
-keeps version numbers gap-free when several processes commit at once. PostgreSQL relies on
-row locks (``SELECT ... FOR UPDATE``) taken by the service.
+keeps version numbers gap-free when several processes commit at once. Within one process,
+writers queue on a mutex first: SQLite's own busy handler sleeps in steps of milliseconds.
+Durable transactions (the default) sync the WAL on commit; chunk bookkeeping, which the next
+durable commit makes durable with it, skips that sync. PostgreSQL relies on row locks
+(``SELECT ... FOR UPDATE``) taken by the service.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -33,6 +37,7 @@ class Database:
             sa.event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
+        self._writer = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
         self._create()
 
     @classmethod
@@ -51,17 +56,22 @@ class Database:
                     f"the store's schema version {found} is newer than this artfs understands"
                 )
 
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A transaction that may write; commits on success, rolls back on any error."""
+    @contextlib.contextmanager
+    def write(self, durable: bool = True) -> Iterator[Connection]:
+        """A transaction that may write; commits on success, rolls back on any error.
+
+        ``durable=False`` is for bookkeeping that may be lost in a power cut without harm.
+        """
+        options = {"artfs_write": True, "artfs_sync": "FULL" if durable else "NORMAL"}
         with (
             _database_errors(),
-            self.engine.connect().execution_options(artfs_write=True) as conn,
+            self._writer,
+            self.engine.connect().execution_options(**options) as conn,
             conn.begin(),
         ):
             yield conn
 
-    @contextmanager
+    @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: one consistent snapshot, no write lock."""
         with _database_errors(), self.engine.connect() as conn, conn.begin():
@@ -71,7 +81,7 @@ class Database:
         self.engine.dispose()
 
 
-@contextmanager
+@contextlib.contextmanager
 def _database_errors() -> Iterator[None]:
     """Turn driver failures (disk full, I/O error, lock timeout) into one-line errors."""
     try:
@@ -94,5 +104,9 @@ def _sqlite_on_connect(dbapi_conn: object, _record: object) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    write = conn.get_execution_options().get("artfs_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    options = conn.get_execution_options()
+    if options.get("artfs_write", False):
+        conn.exec_driver_sql(f"PRAGMA synchronous={options['artfs_sync']}")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")

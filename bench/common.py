@@ -1,0 +1,62 @@
+"""Timing helpers for the benchmarks: run a command, time it, read its peak RSS, print ratios.
+
+Every figure is printed next to a baseline measured in the same run on the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Timing:
+    seconds: float
+    peak_rss_mib: float
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Timing:
+    """Run ``cmd`` to completion; its wall time and the peak RSS of the process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(c) for c in cmd], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(
+            f"{' '.join(map(str, cmd))} failed ({code}): {proc.stderr.read().decode()}"
+        )
+    proc.stderr.close()
+    return Timing(elapsed, usage.ru_maxrss / 1024)
+
+
+def best_of(n: int, make: callable, cleanup: callable | None = None) -> Timing:  # type: ignore[valid-type]
+    """The fastest of ``n`` runs (the least disturbed by the rest of the machine)."""
+    runs = []
+    for _ in range(n):
+        if cleanup:
+            cleanup()
+        runs.append(make())
+    return min(runs, key=lambda t: t.seconds)
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
+def report(
+    label: str, subject: Timing, baseline: Timing, baseline_label: str, size: int = 0
+) -> None:
+    ratio = subject.seconds / baseline.seconds if baseline.seconds else float("inf")
+    rate = f" {size / subject.seconds / 1e6:6.0f} MB/s" if size else " " * 12
+    print(
+        f"{label:<34} {subject.seconds:7.3f} s{rate} | {baseline_label:<24} "
+        f"{baseline.seconds:7.3f} s | ratio {ratio:6.2f}x | peak RSS {subject.peak_rss_mib:4.0f} MiB"
+    )
