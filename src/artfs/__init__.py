@@ -14,8 +14,23 @@ from .client.api import Api
 from .client.artifact import Artifact
 from .client.client import Client
 from .client.run import Run, init
+from .client.sweeps import agent, sweep
+from .client.tables import PartitionedTable, Table
 from .core.errors import ArtfsError
 from .core.manifest import Manifest, ManifestEntry
 
-__all__ = ["Api", "ArtfsError", "Artifact", "Client", "Manifest", "ManifestEntry", "Run", "init"]
+__all__ = [
+    "Api",
+    "ArtfsError",
+    "Artifact",
+    "Client",
+    "Manifest",
+    "ManifestEntry",
+    "PartitionedTable",
+    "Run",
+    "Table",
+    "agent",
+    "init",
+    "sweep",
+]
 __version__ = "0.1.0"

@@ -10,6 +10,7 @@ import click
 
 from ..client.artifact import Artifact
 from ..client.client import Client
+from ..client.lineage import lineage as lineage_graph
 from ..core.errors import ArtfsError, InvalidName
 from ..core.names import LATEST, check_settable_alias, parse_project_path
 from ..core.records import VersionInfo, to_dict
@@ -246,6 +247,25 @@ def rm(ctx: click.Context, name: str, delete_aliases: bool, unaliased: bool) -> 
         raise InvalidName("rm takes NAME:vN or NAME:alias (use --unaliased for a sweep)")
     info = client.backend.delete_version(path, delete_aliases)
     click.echo(f"deleted {info.path}; run 'artfs gc' to free chunks no other version uses")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--depth", default=3, show_default=True, help="Hops to follow from NAME.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "dot"]),
+    default="text",
+    show_default=True,
+    help="dot renders with graphviz: artfs lineage NAME --format dot | dot -Tpng -o g.png",
+)
+@click.pass_context
+def lineage(ctx: click.Context, name: str, depth: int, fmt: str) -> None:
+    """Draw the runs and versions around NAME: who logged it, who used it, and onwards."""
+    client = _client(ctx)
+    graph = lineage_graph(client.backend, client.path(name), depth)
+    click.echo(graph.to_dot() if fmt == "dot" else graph.to_text() or f"{name}: no runs recorded")
 
 
 @click.command()

@@ -11,6 +11,7 @@ from ..core.records import CollectionInfo, ProjectInfo
 from .artifact import Artifact
 from .client import Client
 from .run import Run
+from .sweeps import Sweep
 
 
 class Api:
@@ -55,17 +56,24 @@ class Api:
 
     def run(self, path: str) -> Run:
         """A run by ``[entity/][project/]run_id``."""
-        parts = path.split("/")
-        if len(parts) < 3:
-            entity, project = self._project(parts[0] if len(parts) == 2 else None)
-            path = f"{entity}/{project}/{parts[-1]}"
-        return Run(self.client, self.client.backend.get_run(path))
+        return Run(self.client, self.client.backend.get_run(self._qualified(path)))
 
     def runs(self, path: str | None = None, filters: dict[str, Any] | None = None) -> list[Run]:
         entity, project = self._project(path)
         return [
             Run(self.client, r) for r in self.client.backend.list_runs(entity, project, filters)
         ]
+
+    def sweep(self, path: str) -> Sweep:
+        """A sweep by ``[entity/][project/]sweep_id``."""
+        return Sweep(self.client, self.client.backend.get_sweep(self._qualified(path)))
+
+    def _qualified(self, path: str) -> str:
+        parts = path.split("/")
+        if len(parts) >= 3:
+            return path
+        entity, project = self._project(parts[0] if len(parts) == 2 else None)
+        return f"{entity}/{project}/{parts[-1]}"
 
     def _project(self, text: str | None) -> tuple[str, str]:
         text = text or self.client.config.project

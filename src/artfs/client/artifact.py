@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -16,6 +18,8 @@ from ..core.names import check_identifier
 from ..core.paths import check_path, local_target
 from ..core.records import VersionInfo
 from .client import Client
+from .references import reference_entries
+from .tables import MEDIA, PartitionedTable, Table
 from .transfer import TransferStats
 
 if TYPE_CHECKING:
@@ -46,6 +50,7 @@ class Artifact:
         self._client: Client | None = None
         self._base: int | None = None
         self._project: str | None = None
+        self.ttl: timedelta | None = None
         self.last_transfer: TransferStats | None = None
 
     @classmethod
@@ -62,6 +67,7 @@ class Artifact:
         self.aliases, self.tags = list(info.aliases), list(info.tags)
         self._sources, self._entries = {}, {}
         self._project = info.project
+        self.ttl = timedelta(seconds=info.expires_at - info.created_at) if info.expires_at else None
 
     # -- identity -------------------------------------------------------------------------
 
@@ -176,6 +182,50 @@ class Artifact:
         if self._sources.pop(name, None) is None and self._entries.pop(name, None) is None:
             raise NotFound(f"{name} is not in the artifact")
 
+    def add_reference(
+        self,
+        uri: str,
+        name: str | None = None,
+        checksum: bool = True,
+        max_objects: int | None = None,
+    ) -> list[ManifestEntry]:
+        """Record files that stay where they are (file://, http(s)://, s3://)."""
+        self._draft_only()
+        entries = reference_entries(uri, name, checksum, max_objects)
+        for entry in entries:
+            self._sources.pop(entry.path, None)
+            self._entries[entry.path] = entry
+        return entries
+
+    def add(self, obj: Table | PartitionedTable, name: str) -> str:
+        """Store a table as a JSON file (``name`` + ``.table.json``)."""
+        path = name if name.endswith(obj.SUFFIX) else name + obj.SUFFIX
+        with self.new_file(path) as f:
+            json.dump(obj.to_json(), f)
+        return path
+
+    def get(self, name: str) -> Table | PartitionedTable:
+        """A table stored with ``add``, read back (``name`` with or without its suffix)."""
+        manifest = self.manifest()
+        for candidate in (name, name + Table.SUFFIX, name + PartitionedTable.SUFFIX):
+            entry = manifest.get(candidate)
+            if entry is not None:
+                break
+        else:
+            raise NotFound(f"{self.name} has no table {name!r}")
+        if self._info is None and entry.path in self._sources:
+            data = self._sources[entry.path].read_bytes()
+        else:
+            data = self._require_client().read_bytes(entry)
+        obj = json.loads(data)
+        kind = MEDIA.get(obj.get("_type")) if isinstance(obj, dict) else None
+        if kind is None:
+            raise ArtfsError(f"{entry.path} is not a table")
+        table = kind.from_json(obj)
+        if isinstance(table, PartitionedTable):
+            table._artifact = self
+        return table
+
     def _draft_manifest(self) -> Manifest:
         manifest = Manifest(self._entries.values())
         for name, local in self._sources.items():
@@ -207,6 +257,7 @@ class Artifact:
             tags=[*self.tags, *(tags or [])],
             run=run.path if run else None,
             base=self._base,
+            ttl=self.ttl.total_seconds() if self.ttl else None,
         )
         self.last_transfer = stats
         self.moved_on = result.moved_on
@@ -215,6 +266,32 @@ class Artifact:
             self._tmpdir.cleanup()
             self._tmpdir = None
         self._attach(client, result.version, None)
+        return self
+
+    def _upsert(
+        self,
+        client: Client,
+        run: Run,
+        distributed_id: str,
+        finish: bool,
+        aliases: list[str] | None,
+    ) -> Artifact:
+        self._draft_only()
+        result, self.last_transfer = client.upsert(
+            client.path(f"{run.project}/{self._name}"),
+            self.type,
+            self._sources,
+            self._entries.values(),
+            distributed_id=distributed_id,
+            finish=finish,
+            description=self.description,
+            metadata=self.metadata,
+            aliases=[*self.aliases, *(aliases or [])],
+            tags=self.tags,
+            run=run.path,
+        )
+        if finish:
+            self._attach(client, result.version, None)
         return self
 
     def save(self, project: str | None = None, *, client: Client | None = None) -> Artifact:
@@ -228,6 +305,9 @@ class Artifact:
                 "metadata": self.metadata,
                 "aliases": self.aliases,
                 "tags": self.tags,
+                "expires_at": self._info.created_at + self.ttl.total_seconds()
+                if self.ttl
+                else None,
             },
         )
         self._attach(self._require_client(), info, self._manifest)

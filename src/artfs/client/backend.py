@@ -17,6 +17,7 @@ from ..core.records import (
     GcReport,
     ProjectInfo,
     RunInfo,
+    SweepInfo,
     VersionInfo,
 )
 from ..store.blobs import Data
@@ -38,6 +39,10 @@ class Backend(Protocol):
     ) -> Iterator[bytes]: ...
 
     def commit(
+        self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any
+    ) -> CommitResult: ...
+
+    def upsert_version(
         self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any
     ) -> CommitResult: ...
 
@@ -79,6 +84,12 @@ class Backend(Protocol):
 
     def version_runs(self, path: ArtifactPath, relation: str) -> list[RunInfo]: ...
 
+    def create_sweep(self, entity: str, project: str, config: Mapping[str, Any]) -> SweepInfo: ...
+
+    def get_sweep(self, sweep: str) -> SweepInfo: ...
+
+    def claim_trial(self, sweep: str, job_type: str | None = None) -> RunInfo | None: ...
+
     def close(self) -> None: ...
 
 
@@ -89,6 +100,7 @@ SERVICE_CALLS = frozenset(
         "put_chunks",
         "read_chunk",
         "commit",
+        "upsert_version",
         "resolve",
         "manifest",
         "list_projects",
@@ -104,5 +116,8 @@ SERVICE_CALLS = frozenset(
         "use_version",
         "run_versions",
         "version_runs",
+        "create_sweep",
+        "get_sweep",
+        "claim_trial",
     }
 )

@@ -3,7 +3,9 @@ Python API, the CLI and the mount share, and the put/get workflows built on it."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+import io
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ from .backend import Backend
 from .cache import ChunkCache
 from .connect import connect
 from .hashcache import HashCache
-from .transfer import TransferStats, hash_sources, materialize, send_missing
+from .references import fetch_reference
+from .transfer import TransferStats, fetch_chunks, hash_sources, materialize, send_missing
 
 HASH_CACHE_FILE = "hashes.db"
 
@@ -55,23 +58,61 @@ class Client:
     ) -> tuple[CommitResult, TransferStats]:
         """Hash local ``sources``, add known ``entries``, send missing chunks and commit.
 
-        Options go to ``Backend.commit`` (description, metadata, aliases, tags, run, base).
+        Options go to ``Backend.commit`` (description, metadata, aliases, tags, run, base, ttl).
         """
         stats = TransferStats()
+        manifest = self._manifest(sources, entries, stats, progress)
+        if manifest.digest != self.latest_digest(path):
+            send_missing(self.backend, manifest, sources, stats, progress)
+        commit = functools.partial(self.backend.commit, path, type, manifest, **options)
+        return self._retrying(commit, manifest, sources, stats, progress), stats
+
+    def upsert(
+        self,
+        path: ArtifactPath,
+        type: str,
+        sources: Mapping[str, Path],
+        entries: Iterable[ManifestEntry] = (),
+        *,
+        progress: bool | None = None,
+        **options: Any,
+    ) -> tuple[CommitResult, TransferStats]:
+        """Like ``put``, but add the entries to a distributed version (``Backend.upsert_version``
+        options: distributed_id, finish, description, metadata, aliases, tags, run)."""
+        stats = TransferStats()
+        manifest = self._manifest(sources, entries, stats, progress)
+        send_missing(self.backend, manifest, sources, stats, progress)
+        upsert = functools.partial(self.backend.upsert_version, path, type, manifest, **options)
+        return self._retrying(upsert, manifest, sources, stats, progress), stats
+
+    def _manifest(
+        self,
+        sources: Mapping[str, Path],
+        entries: Iterable[ManifestEntry],
+        stats: TransferStats,
+        progress: bool | None,
+    ) -> Manifest:
         manifest = Manifest(entries)
         for entry in hash_sources(
             sources, self.hash_cache, self.config.chunk_size, stats, progress
         ).values():
             manifest.add(entry)
         manifest.check_tree()
-        if manifest.digest != self.latest_digest(path):
-            send_missing(self.backend, manifest, sources, stats, progress)
+        return manifest
+
+    def _retrying(
+        self,
+        call: Callable[[], CommitResult],
+        manifest: Manifest,
+        sources: Mapping[str, Path],
+        stats: TransferStats,
+        progress: bool | None,
+    ) -> CommitResult:
         try:
-            result = self.backend.commit(path, type, manifest, **options)
+            return call()
         except MissingChunks as exc:  # gc took chunks the store had: send them, once more
             send_missing(self.backend, manifest, sources, stats, progress, only=exc.digests)
-            result = self.backend.commit(path, type, manifest, **options)
-        return result, stats
+            return call()
 
     def download(
         self,
@@ -96,6 +137,36 @@ class Client:
             progress,
         )
         return stats
+
+    def prefetch(
+        self,
+        info: VersionInfo,
+        manifest: Manifest,
+        path_prefix: str | None = None,
+        progress: bool | None = None,
+    ) -> TransferStats:
+        """Fetch a version's chunks into the cache without writing files (``artfs warm``)."""
+        stats = TransferStats()
+        entries = [e for e in manifest if is_under(e.path, path_prefix)]
+        if path_prefix and not entries:
+            raise NotFound(f"{info.path} has no files under {path_prefix!r}")
+        chunks = {c.digest: c.size for e in entries for c in e.chunks}
+        fetch_chunks(self.backend, self.cache, chunks, stats, progress)
+        stats.files += len(entries)
+        stats.bytes += sum(e.size for e in entries)
+        return stats
+
+    def read_bytes(self, entry: ManifestEntry) -> bytes:
+        """One file's bytes, through the cache (small files: tables, configs)."""
+        out = io.BytesIO()
+        if entry.ref is not None:
+            fetch_reference(entry, out)
+            return out.getvalue()
+        fetch_chunks(self.backend, self.cache, {c.digest: c.size for c in entry.chunks},
+                     TransferStats())  # fmt: skip
+        for chunk in entry.chunks:
+            out.write(self.cache.path(chunk.digest).read_bytes())
+        return out.getvalue()
 
     def close(self) -> None:
         self.backend.close()

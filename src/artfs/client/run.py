@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, MutableMapping
+from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -96,6 +98,32 @@ class Run:
                 art.add_file(local)
         return art._log(self._client, self.project, self, aliases, tags)
 
+    def upsert_artifact(
+        self,
+        artifact: Artifact,
+        distributed_id: str | None = None,
+        aliases: list[str] | None = None,
+    ) -> Artifact:
+        """Add this writer's files to the shared pending version of ``distributed_id``
+        (default: the run's group)."""
+        return artifact._upsert(self._client, self, self._distributed_id(distributed_id), False,
+                                aliases)  # fmt: skip
+
+    def finish_artifact(
+        self,
+        artifact: Artifact,
+        distributed_id: str | None = None,
+        aliases: list[str] | None = None,
+    ) -> Artifact:
+        """Add this writer's files (if any) and commit the distributed version."""
+        return artifact._upsert(self._client, self, self._distributed_id(distributed_id), True,
+                                aliases)  # fmt: skip
+
+    def _distributed_id(self, given: str | None) -> str:
+        if given or self.group:
+            return given or self.group
+        raise ArtfsError("distributed writers need distributed_id= or a run group")
+
     def use_artifact(self, artifact_or_name: Artifact | str, type: str | None = None) -> Artifact:
         """Resolve an artifact and record that this run used it."""
         if isinstance(artifact_or_name, Artifact):
@@ -139,10 +167,18 @@ def init(
     group: str | None = None,
     job_type: str | None = None,
     config: dict[str, Any] | None = None,
+    save_code: bool = False,
     *,
     client: Client | None = None,
 ) -> Run:
-    """Start a run (or resume one: ``id=`` with ``resume="allow"`` or ``"must"``)."""
+    """Start a run (or resume one: ``id=`` with ``resume="allow"`` or ``"must"``).
+
+    Inside a sweep agent's trial, returns the trial's run, its parameters in ``config``.
+    ``save_code`` logs the main script as a ``code`` artifact the run uses.
+    """
+    trial = current_trial.get()
+    if trial is not None:
+        return trial
     client = client or Client()
     project = project or client.config.project
     if not project:
@@ -157,4 +193,20 @@ def init(
         job_type=job_type,
         config=config,
     )
-    return Run(client, info)
+    run = Run(client, info)
+    if save_code:
+        _save_code(run)
+    return run
+
+
+current_trial: ContextVar[Run | None] = ContextVar("current_trial", default=None)
+
+
+def _save_code(run: Run) -> None:
+    main = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if main is None or not main.is_file():
+        raise ArtfsError("save_code=True: the main script is not a file (interactive session?)")
+    art = Artifact(f"source-{run.project}-{main.stem}"[:128], type="code")
+    art.add_file(main)
+    logged = run.log_artifact(art)
+    run.use_artifact(logged)

@@ -23,6 +23,7 @@ from ..core.paths import local_target
 from .backend import Backend
 from .cache import ChunkCache
 from .hashcache import HashCache
+from .references import fetch_reference
 
 WORKERS = 8
 _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
@@ -223,11 +224,14 @@ def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_
 
 
 def write_file(cache: ChunkCache, entry: ManifestEntry, dest: Path) -> os.stat_result:
-    """Assemble a file from cached chunks next to ``dest``, then rename it into place."""
+    """Assemble a file next to ``dest``, then rename it into place: from cached chunks, or
+    through its reference (checked against what was logged)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.artfs-tmp.{os.getpid()}")
     try:
         with open(tmp, "wb") as out:
+            if entry.ref is not None:
+                fetch_reference(entry, out)
             for chunk in entry.chunks:
                 with open(cache.path(chunk.digest), "rb") as src:
                     _copy(src.fileno(), out.fileno(), chunk.size)
@@ -276,11 +280,11 @@ def materialize(
     fetch_chunks(
         backend, cache, {c.digest: c.size for e in stale for c in e.chunks}, stats, progress
     )
-    written = run_parallel(
-        lambda e: (write_file(cache, e, targets[e.path]), FileContent(e.size, e.digest, e.chunks)),
-        stale,
+    written = run_parallel(lambda e: (write_file(cache, e, targets[e.path]), e), stale)
+    hash_cache.store_many(
+        [(st, FileContent(e.size, e.digest, e.chunks)) for st, e in written if e.ref is None],
+        chunk_size,
     )
-    hash_cache.store_many(written, chunk_size)
     stats.files += len(entries)
     stats.bytes += sum(e.size for e in entries)
     stats.files_written += len(stale)

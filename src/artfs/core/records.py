@@ -101,6 +101,19 @@ class RunInfo:
 
 
 @dataclass
+class SweepInfo:
+    entity: str
+    project: str
+    id: str
+    config: dict[str, Any]
+    created_at: float
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+
+@dataclass
 class GcReport:
     chunks_deleted: int = 0
     bytes_freed: int = 0

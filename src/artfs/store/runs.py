@@ -14,7 +14,6 @@ from ..core.errors import Conflict, InvalidName, NotFound
 from ..core.names import ArtifactPath, check_identifier
 from ..core.records import RunInfo, VersionInfo
 from .access import Principal, can_read, require_read, require_write
-from .db import Database
 from .lookup import (
     COMMITTED,
     now,
@@ -24,7 +23,7 @@ from .lookup import (
     version_infos,
 )
 from .schema import entities, projects, runs, uses, versions
-from .versions import check_metadata, split_run_path
+from .versions import VersionOps, check_metadata, split_run_path
 
 RESUME_MODES = ("allow", "must", "never")
 RUN_STATES = ("running", "finished", "failed", "crashed")
@@ -37,7 +36,7 @@ def new_run_id() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(8))
 
 
-def _run_info(row: Row) -> RunInfo:
+def run_info(row: Row) -> RunInfo:
     return RunInfo(
         entity=row.entity_name,
         project=row.project_name,
@@ -66,9 +65,8 @@ def _select_runs() -> sa.Select:
     )
 
 
-class RunOps:
-    db: Database
-    anonymous_read: bool
+class RunOps(VersionOps):
+    """Runs depend on versions: they log and use them."""
 
     def init_run(
         self,
@@ -90,7 +88,7 @@ class RunOps:
         run_id = check_identifier("run id", run_id or new_run_id())
         settings = check_metadata(config or {})
         with self.db.write() as conn:
-            proj = self._writable_project(conn, caller, entity, project)  # type: ignore[attr-defined]
+            proj = self._writable_project(conn, caller, entity, project)
             row = self._run_row(conn, proj.id, run_id)
             if row is not None and resume == "never":
                 raise Conflict(f"run {entity}/{project}/{run_id} exists and resume='never'")
@@ -117,7 +115,7 @@ class RunOps:
                 if settings:
                     values["config"] = {**row.config, **settings}
                 conn.execute(runs.update().where(runs.c.id == row.id).values(**values))
-            return _run_info(self._run_row(conn, proj.id, run_id))  # type: ignore[arg-type]
+            return run_info(self._run_row(conn, proj.id, run_id))  # type: ignore[arg-type]
 
     def _run_row(self, conn: Connection, project_id: int, run_id: str) -> Row | None:
         return conn.execute(
@@ -136,7 +134,7 @@ class RunOps:
 
     def get_run(self, caller: Principal, run: str) -> RunInfo:
         with self.db.read() as conn:
-            return _run_info(self._find_run(conn, caller, run, write=False))
+            return run_info(self._find_run(conn, caller, run, write=False))
 
     def update_run(self, caller: Principal, run: str, changes: Mapping[str, Any]) -> RunInfo:
         """Set summary and config (merged key by key), name or state."""
@@ -155,7 +153,7 @@ class RunOps:
                 if key in changes:
                     values[key] = changes[key]
             conn.execute(runs.update().where(runs.c.id == row.id).values(**values))
-            return _run_info(self._run_row(conn, row.project_id, row.run_id))  # type: ignore[arg-type]
+            return run_info(self._run_row(conn, row.project_id, row.run_id))  # type: ignore[arg-type]
 
     def list_runs(
         self, caller: Principal, entity: str, project: str, filters: Mapping[str, Any] | None = None
@@ -175,13 +173,13 @@ class RunOps:
                 if key not in columns:
                     raise InvalidName(f"unknown run filter {key!r}: use {', '.join(RUN_FILTERS)}")
                 query = query.where(columns[key] == value)
-            return [_run_info(r) for r in conn.execute(query.order_by(runs.c.created_at))]
+            return [run_info(r) for r in conn.execute(query.order_by(runs.c.created_at))]
 
     def use_version(self, caller: Principal, run: str, path: ArtifactPath) -> VersionInfo:
         """Record that a run used a version (idempotent)."""
         with self.db.write() as conn:
             run_row = self._find_run(conn, caller, run, write=True)
-            version = self._version(conn, caller, path)  # type: ignore[attr-defined]
+            version = self._version(conn, caller, path)
             exists = conn.execute(
                 sa.select(uses.c.run_pk).where(
                     uses.c.run_pk == run_row.id, uses.c.version_id == version.id
@@ -217,7 +215,7 @@ class RunOps:
     def version_runs(self, caller: Principal, path: ArtifactPath, relation: str) -> list[RunInfo]:
         """The run that logged a version (``logged_by``) or the runs that used it (``used_by``)."""
         with self.db.read() as conn:
-            version = self._version(conn, caller, path)  # type: ignore[attr-defined]
+            version = self._version(conn, caller, path)
             query = _select_runs()
             if relation == "logged_by":
                 if version.run_pk is None:
@@ -230,7 +228,7 @@ class RunOps:
             else:
                 raise InvalidName("relation must be 'logged_by' or 'used_by'")
             return [
-                _run_info(r)
+                run_info(r)
                 for r in conn.execute(query.order_by(runs.c.created_at))
                 if self._can_read_names(conn, caller, r.entity_name, r.project_name)
             ]

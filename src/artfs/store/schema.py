@@ -84,6 +84,17 @@ runs = sa.Table(
     sa.UniqueConstraint("project_id", "run_id"),
 )
 
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("sweep_id", sa.String(128), nullable=False),  # the user-visible id
+    sa.Column("config", sa.JSON, nullable=False),  # method, metric, parameters (W&B form)
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("project_id", "sweep_id"),
+)
+
 versions = sa.Table(
     "versions",
     metadata,

@@ -13,16 +13,16 @@ from .admin import AdminOps
 from .blobs import BlobStore, LocalBlobStore
 from .chunks import ChunkOps
 from .db import Database
+from .distributed import DistributedOps
 from .gc import GcOps
 from .lookup import entity_row, now
-from .runs import RunOps
 from .schema import entities
-from .versions import VersionOps
+from .sweeps import SweepOps
 
 DB_FILE = "artfs.db"
 
 
-class Store(ChunkOps, VersionOps, RunOps, GcOps, AdminOps):
+class Store(ChunkOps, DistributedOps, SweepOps, GcOps, AdminOps):
     def __init__(self, db: Database, blobs: BlobStore, *, anonymous_read: bool = False):
         self.db = db
         self.blobs = blobs

@@ -174,11 +174,7 @@ class VersionOps:
     def manifest(self, caller: Principal, path: ArtifactPath) -> tuple[VersionInfo, Manifest]:
         with self.db.read() as conn:
             row = self._version(conn, caller, path)
-            body = conn.execute(
-                sa.select(manifests.c.body).where(manifests.c.version_id == row.id)
-            ).scalar_one()
-            info = version_info(conn, row.id)
-        return info, Manifest.loads(zlib.decompress(body))
+            return version_info(conn, row.id), read_manifest(conn, row.id)
 
     # -- committing -----------------------------------------------------------------------
 
@@ -195,18 +191,15 @@ class VersionOps:
         tags: Iterable[str] = (),
         run: str | None = None,
         base: int | None = None,
+        ttl: float | None = None,
     ) -> CommitResult:
-        """Commit a new version; one with the latest version's digest creates nothing new."""
-        check_identifier("type", type)
-        for entry in manifest:
-            entry.check()
-        manifest.check_tree()
-        alias_names = sorted({check_alias(a) for a in aliases} - {LATEST})
-        tag_names = check_tags(tags)
+        """Commit a new version; one with the latest version's digest creates nothing new.
+
+        ``ttl`` (seconds) makes the version expire: gc deletes it afterwards unless aliased.
+        """
+        labels = checked_labels(manifest, type, aliases, tags)
         meta = check_metadata(metadata or {})
         digest = manifest.digest
-        body = zlib.compress(manifest.dumps(), 6)
-        needed = manifest.chunks()
         with self.db.write() as conn:
             proj = self._writable_project(conn, caller, path.entity, path.project)
             art = self._artifact_for_commit(conn, proj, path.artifact, type, description)
@@ -215,34 +208,26 @@ class VersionOps:
             if latest is not None:
                 row = version_row(conn, art, path.with_alias(f"v{latest}"))
                 if row.digest == digest:
-                    self._set_labels(conn, art, row.id, alias_names, tag_names, keep=True)
+                    self._set_labels(conn, art, row.id, *labels, keep=True)
                     return CommitResult(version_info(conn, row.id), created=False)
-            chunk_ids = self._use_chunks(conn, caller, needed)
-            highest = conn.execute(
-                sa.select(sa.func.max(versions.c.number)).where(versions.c.artifact_id == art.id)
-            ).scalar()
+            chunk_ids = self._use_chunks(conn, caller, manifest.chunks())
+            created = now()
             version_id = conn.execute(
                 versions.insert().values(
                     artifact_id=art.id,
-                    number=0 if highest is None else highest + 1,
+                    number=next_number(conn, art.id),
                     state=COMMITTED,
-                    digest=digest,
-                    size=manifest.size,
-                    file_count=len(manifest),
                     description=description,
                     metadata=meta,
-                    created_at=now(),
+                    created_at=created,
                     run_pk=self._run_pk(conn, caller, run) if run else None,
                     base_number=base,
+                    expires_at=created + ttl if ttl else None,
+                    **content_columns(manifest),
                 )
             ).inserted_primary_key[0]
-            conn.execute(manifests.insert().values(version_id=version_id, body=body))
-            if chunk_ids:
-                conn.execute(
-                    version_chunks.insert(),
-                    [{"version_id": version_id, "chunk_id": c} for c in sorted(chunk_ids)],
-                )
-            self._set_labels(conn, art, version_id, alias_names, tag_names, keep=True)
+            write_manifest(conn, version_id, manifest, chunk_ids)
+            self._set_labels(conn, art, version_id, *labels, keep=True)
             return CommitResult(version_info(conn, version_id), created=True, moved_on=moved_on)
 
     def _artifact_for_commit(
@@ -400,6 +385,56 @@ class VersionOps:
                 )
             delete_version_rows(conn, row.id)
             return version_info(conn, row.id)
+
+
+def checked_labels(
+    manifest: Manifest, type: str, aliases: Iterable[str], tags: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """Validate what a commit brings (the server never trusts the client's checks);
+    returns the alias and tag names to set."""
+    check_identifier("type", type)
+    for entry in manifest:
+        entry.check()
+    manifest.check_tree()
+    return sorted({check_alias(a) for a in aliases} - {LATEST}), check_tags(tags)
+
+
+def content_columns(manifest: Manifest) -> dict[str, Any]:
+    return {"digest": manifest.digest, "size": manifest.size, "file_count": len(manifest)}
+
+
+def next_number(conn: Connection, artifact_id: int) -> int:
+    """The next version number: numbers are never reused, deleted versions keep theirs."""
+    highest = conn.execute(
+        sa.select(sa.func.max(versions.c.number)).where(versions.c.artifact_id == artifact_id)
+    ).scalar()
+    return 0 if highest is None else highest + 1
+
+
+def write_manifest(
+    conn: Connection, version_id: int, manifest: Manifest, chunk_ids: Iterable[int]
+) -> None:
+    """Store (or replace) a version's manifest and record the chunks it uses."""
+    body = zlib.compress(manifest.dumps(), 6)
+    conn.execute(manifests.delete().where(manifests.c.version_id == version_id))
+    conn.execute(manifests.insert().values(version_id=version_id, body=body))
+    known = set(
+        conn.execute(
+            sa.select(version_chunks.c.chunk_id).where(version_chunks.c.version_id == version_id)
+        ).scalars()
+    )
+    new = sorted(set(chunk_ids) - known)
+    if new:
+        conn.execute(
+            version_chunks.insert(), [{"version_id": version_id, "chunk_id": c} for c in new]
+        )
+
+
+def read_manifest(conn: Connection, version_id: int) -> Manifest:
+    body = conn.execute(
+        sa.select(manifests.c.body).where(manifests.c.version_id == version_id)
+    ).scalar_one()
+    return Manifest.loads(zlib.decompress(body))
 
 
 def delete_version_rows(conn: Connection, version_id: int) -> None:

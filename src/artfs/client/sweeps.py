@@ -1,0 +1,104 @@
+"""Sweeps from the Python API: ``artfs.sweep`` defines one, ``artfs.agent`` runs its trials
+in-process, ``Api.sweep(path)`` reads the runs back and picks the best."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ..core.errors import ArtfsError
+from ..core.names import parse_project_path
+from ..core.records import SweepInfo
+from .client import Client
+from .run import Run, current_trial
+
+log = logging.getLogger(__name__)
+
+
+def sweep(
+    config: dict[str, Any],
+    project: str | None = None,
+    entity: str | None = None,
+    *,
+    client: Client | None = None,
+) -> str:
+    """Create a sweep; returns its path ``entity/project/sweep_id``."""
+    client = client or Client()
+    project = project or client.config.project
+    if not project:
+        raise ArtfsError("artfs.sweep needs a project (project= or ARTFS_PROJECT)")
+    return client.backend.create_sweep(entity or client.entity, project, config).path
+
+
+def agent(
+    sweep_id: str,
+    function: Callable[[], Any],
+    count: int | None = None,
+    project: str | None = None,
+    *,
+    client: Client | None = None,
+) -> int:
+    """Run up to ``count`` trials of a sweep, each as a run; ``artfs.init()`` inside
+    ``function`` returns the trial's run. A trial that raises is marked failed and the
+    agent goes on. Returns the number of trials run."""
+    client = client or Client()
+    path = _sweep_path(client, sweep_id, project)
+    done = 0
+    while count is None or done < count:
+        info = client.backend.claim_trial(path)
+        if info is None:
+            break
+        run = Run(client, info)
+        token = current_trial.set(run)
+        try:
+            function()
+        except Exception:
+            log.exception("sweep trial %s failed", run.path)
+            run.finish(1)
+        else:
+            run.finish(0)
+        finally:
+            current_trial.reset(token)
+        done += 1
+    return done
+
+
+def _sweep_path(client: Client, sweep_id: str, project: str | None) -> str:
+    if sweep_id.count("/") == 2:
+        return sweep_id
+    entity, proj = parse_project_path(project or client.config.project or "", client.entity)
+    return f"{entity}/{proj}/{sweep_id}"
+
+
+class Sweep:
+    def __init__(self, client: Client, info: SweepInfo):
+        self._client = client
+        self._info = info
+
+    id = property(lambda self: self._info.id)
+    config = property(lambda self: self._info.config)
+    path = property(lambda self: self._info.path)
+
+    @property
+    def runs(self) -> list[Run]:
+        infos = self._client.backend.list_runs(
+            self._info.entity, self._info.project, {"sweep": self._info.id}
+        )
+        return [Run(self._client, i) for i in infos]
+
+    def best_run(self, metric: str | None = None, goal: str | None = None) -> Run | None:
+        """The finished run with the best summary value of ``metric`` (default: the sweep's)."""
+        spec = self._info.config.get("metric") or {}
+        metric = metric or spec.get("name")
+        if not metric:
+            raise ArtfsError("name a metric: the sweep config has none")
+        sign = -1 if (goal or spec.get("goal", "maximize")) == "minimize" else 1
+        scored = [
+            (sign * r.summary[metric], r)
+            for r in self.runs
+            if r.state == "finished" and isinstance(r.summary.get(metric), (int, float))
+            and not math.isnan(r.summary[metric])
+        ]  # fmt: skip
+        return max(scored, key=lambda pair: pair[0])[1] if scored else None

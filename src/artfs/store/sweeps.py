@@ -1,0 +1,97 @@
+"""Sweeps: a search over run parameters; each trial is a run tied to its sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..core.errors import NotFound
+from ..core.names import check_identifier
+from ..core.records import RunInfo, SweepInfo
+from ..core.sweeps import check_sweep_config, trial_count, trial_params
+from .access import Principal, require_read
+from .lookup import now, require_project
+from .runs import RunOps, new_run_id, run_info
+from .schema import entities, projects, runs, sweeps
+from .versions import split_run_path
+
+
+def _sweep_info(row: Any) -> SweepInfo:
+    return SweepInfo(row.entity_name, row.project_name, row.sweep_id, dict(row.config),
+                     row.created_at)  # fmt: skip
+
+
+def _select_sweeps() -> sa.Select:
+    return (
+        sa.select(sweeps, projects.c.name.label("project_name"),
+                  entities.c.name.label("entity_name"))
+        .join(projects, projects.c.id == sweeps.c.project_id)
+        .join(entities, entities.c.id == projects.c.entity_id)
+    )  # fmt: skip
+
+
+class SweepOps(RunOps):
+    def create_sweep(
+        self, caller: Principal, entity: str, project: str, config: Mapping[str, Any]
+    ) -> SweepInfo:
+        checked = check_sweep_config(dict(config))
+        sweep_id = new_run_id()
+        with self.db.write() as conn:
+            proj = self._writable_project(conn, caller, entity, project)
+            conn.execute(
+                sweeps.insert().values(
+                    project_id=proj.id, sweep_id=sweep_id, config=checked, created_at=now()
+                )
+            )
+            return _sweep_info(conn.execute(_select_sweeps().where(
+                sweeps.c.project_id == proj.id, sweeps.c.sweep_id == sweep_id)).one())  # fmt: skip
+
+    def get_sweep(self, caller: Principal, sweep: str) -> SweepInfo:
+        entity, project, sweep_id = split_run_path(sweep)
+        with self.db.read() as conn:
+            proj = require_project(conn, entity, project)
+            require_read(conn, caller, proj, self.anonymous_read)
+            row = conn.execute(
+                _select_sweeps().where(
+                    sweeps.c.project_id == proj.id, sweeps.c.sweep_id == sweep_id
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"sweep {sweep} not found")
+            return _sweep_info(row)
+
+    def claim_trial(
+        self, caller: Principal, sweep: str, job_type: str | None = None
+    ) -> RunInfo | None:
+        """Start the run of the sweep's next trial, with its parameters as config; None when
+        every trial is taken. Agents on several machines never get the same trial."""
+        info = self.get_sweep(caller, sweep)
+        with self.db.write() as conn:
+            proj = self._writable_project(conn, caller, info.entity, info.project)
+            taken = conn.execute(
+                sa.select(sa.func.count()).where(
+                    runs.c.project_id == proj.id, runs.c.sweep_id == info.id
+                )
+            ).scalar_one()
+            total = trial_count(info.config)
+            if total is not None and taken >= total:
+                return None
+            run_id = check_identifier("run id", new_run_id())
+            conn.execute(
+                runs.insert().values(
+                    project_id=proj.id,
+                    run_id=run_id,
+                    name=f"{info.id}-{taken}",
+                    group_name=info.id,
+                    job_type=job_type or "sweep",
+                    config=trial_params(info.config, info.id, taken),
+                    summary={},
+                    state="running",
+                    sweep_id=info.id,
+                    created_at=now(),
+                    updated_at=now(),
+                )
+            )
+            return run_info(self._run_row(conn, proj.id, run_id))  # type: ignore[arg-type]

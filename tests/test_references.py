@@ -1,0 +1,122 @@
+"""Reference entries: bytes that stay in a file, on a web server or in S3 (moto)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+import artfs
+from artfs.core.errors import ArtfsError
+
+from .serverutil import free_port
+from .util import BIN, write_tree
+
+
+def _serve(cmd: list[str], url: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return proc
+        except requests.ConnectionError:
+            assert proc.poll() is None, f"{cmd[0]} exited"
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"{cmd} did not start")
+
+
+@pytest.fixture
+def web_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    root = tmp_path / "www"
+    root.mkdir()
+    port = free_port()
+    proc = _serve([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
+                   "--directory", str(root)], f"http://127.0.0.1:{port}/")  # fmt: skip
+    yield root, f"http://127.0.0.1:{port}"
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A local moto S3 server process, with boto3 pointed at it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _serve([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    import boto3
+
+    yield boto3.client("s3", endpoint_url=url)
+    proc.kill()
+    proc.wait()
+
+
+def test_file_reference_detects_an_edited_target(api_env, tmp_path):
+    data = write_tree(tmp_path / "outside", {"a.csv": b"1,2\n", "sub/b.csv": b"3,4\n"})
+    art = artfs.Artifact("refs", type="dataset")
+    art.add_reference(data.as_uri(), name="tables")
+    art.save(project="proj")
+    logged = artfs.Api().artifact("proj/refs")
+    assert sorted(e.path for e in logged.files()) == ["tables/a.csv", "tables/sub/b.csv"]
+    assert all(e.ref and e.ref.startswith("file://") for e in logged.files())
+    assert not list((api_env.store_dir / "chunks").rglob("*/*"))  # no bytes stored
+    logged.download(tmp_path / "ok")
+    assert (tmp_path / "ok" / "tables/sub/b.csv").read_bytes() == b"3,4\n"
+
+    (data / "sub" / "b.csv").write_bytes(b"3,5\n")
+    with pytest.raises(ArtfsError, match=r"tables/sub/b\.csv.*changed"):
+        logged.download(tmp_path / "bad")
+    proc = api_env.cli("get", "proj/refs", "--root", tmp_path / "cli", check=False)
+    assert proc.returncode == 1 and "b.csv" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_http_reference_round_trips(api_env, tmp_path, web_root):
+    root, url = web_root
+    (root / "weights.bin").write_bytes(os.urandom(300_000))
+    art = artfs.Artifact("web", type="model")
+    art.add_reference(f"{url}/weights.bin")
+    art.save(project="proj")
+    logged = artfs.Api().artifact("proj/web")
+    assert logged.get_entry("weights.bin").size == 300_000
+    logged.download(tmp_path / "got")
+    assert (tmp_path / "got/weights.bin").read_bytes() == (root / "weights.bin").read_bytes()
+    (root / "weights.bin").write_bytes(os.urandom(300_000))
+    with pytest.raises(ArtfsError, match=r"weights\.bin.*changed"):
+        logged.download(tmp_path / "again")
+
+
+def test_unchecked_reference_is_recorded_by_uri(api_env, tmp_path, web_root):
+    root, url = web_root
+    (root / "x.txt").write_bytes(b"hello")
+    art = artfs.Artifact("loose", type="dataset")
+    entry = art.add_reference(f"{url}/x.txt", checksum=False)[0]
+    assert entry.size == 5 and entry.extra["checksum"] == "none"
+    art.save(project="proj")
+    (root / "x.txt").write_bytes(b"world")
+    artfs.Api().artifact("proj/loose").download(tmp_path / "o")
+    assert (tmp_path / "o/x.txt").read_bytes() == b"world"
+
+
+def test_s3_reference_prefix_and_version(api_env, tmp_path, s3):
+    s3.create_bucket(Bucket="data")
+    s3.put_bucket_versioning(Bucket="data", VersioningConfiguration={"Status": "Enabled"})
+    for i in range(3):
+        s3.put_object(Bucket="data", Key=f"imgs/{i}.png", Body=f"image {i}".encode())
+    art = artfs.Artifact("s3ds", type="dataset")
+    entries = art.add_reference("s3://data/imgs", max_objects=2)
+    assert [e.path for e in entries] == ["imgs/0.png", "imgs/1.png"]
+    art.save(project="proj")
+    s3.put_object(Bucket="data", Key="imgs/0.png", Body=b"overwritten")
+    artfs.Api().artifact("proj/s3ds").download(tmp_path / "o")
+    assert (tmp_path / "o/imgs/0.png").read_bytes() == b"image 0"  # the logged version
