@@ -40,8 +40,6 @@ class HashCache:
         self.path = path
         with self._conn() as conn:
             conn.execute(_SCHEMA)
-        self.hashed_files = 0
-        self.hashed_bytes = 0
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -111,24 +109,21 @@ class HashCache:
         conn.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)", rows)
         conn.execute("COMMIT")
 
-    def content(self, path: Path, chunk_size: int) -> tuple[os.stat_result, FileContent, bool]:
-        """Stat and hash one file, using the cache; the flag says whether bytes were read.
+    def content(self, path: Path, chunk_size: int) -> FileContent:
+        """One file's content digests, from the cache if it can say, else by hashing it."""
+        cached = self.lookup_many([os.stat(path)], chunk_size)[0]
+        if cached is not None:
+            return cached
+        st, content = stat_and_hash(path, chunk_size)
+        self.store_many([(st, content)], chunk_size)
+        return content
 
-        The stat is taken from the open descriptor, before reading, so a write racing the
-        hash changes the times and the entry is not trusted later.
-        """
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            st = os.fstat(fd)
-            cached = self.lookup_many([st], chunk_size)[0]
-            if cached is not None:
-                return st, cached, False
-            content = hash_fd(fd, chunk_size)
-        finally:
-            os.close(fd)
-        self.hashed_files += 1
-        self.hashed_bytes += content.size
-        return st, content, True
 
-    def clear(self) -> None:
-        self._conn().execute("DELETE FROM files")
+def stat_and_hash(path: Path, chunk_size: int) -> tuple[os.stat_result, FileContent]:
+    """Hash a file, with the stat taken from the open descriptor before reading: a write
+    racing the hash changes the times, so the cache entry is not trusted later."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.fstat(fd), hash_fd(fd, chunk_size)
+    finally:
+        os.close(fd)

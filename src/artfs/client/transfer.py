@@ -16,13 +16,13 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
-from ..core.chunking import FileContent, chunk_offsets, hash_fd, mapped
+from ..core.chunking import FileContent, chunk_offsets, mapped
 from ..core.errors import ArtfsError, DigestMismatch, Unavailable
 from ..core.manifest import ManifestEntry
 from ..core.paths import local_target
 from .backend import Backend
 from .cache import ChunkCache
-from .hashcache import HashCache
+from .hashcache import HashCache, stat_and_hash
 from .references import fetch_reference
 
 WORKERS = 8
@@ -67,8 +67,11 @@ def run_parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKER
     items = list(items)
     if len(items) <= 1:
         return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(items)))
+    try:
         return list(pool.map(fn, items))
+    finally:  # after an error, items not started yet are dropped, not run in vain
+        pool.shutdown(cancel_futures=True)
 
 
 def with_retries(fn: Callable[[], R]) -> R:
@@ -106,12 +109,7 @@ def hash_sources(
     )
 
     def hash_one(path: str) -> tuple[os.stat_result, FileContent]:
-        fd = os.open(sources[path], os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            st = os.fstat(fd)
-            content = hash_fd(fd, chunk_size)
-        finally:
-            os.close(fd)
+        st, content = stat_and_hash(sources[path], chunk_size)
         bar.update(content.size)
         return st, content
 
@@ -217,7 +215,7 @@ def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_
     try:
         if not dest.is_file():
             return False
-        _, content, _ = hash_cache.content(dest, chunk_size)
+        content = hash_cache.content(dest, chunk_size)
     except OSError:
         return False
     return content.digest == entry.digest

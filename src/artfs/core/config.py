@@ -36,10 +36,6 @@ class Config:
     config_file: Path
     chunk_size: int = DEFAULT_CHUNK_SIZE
 
-    @property
-    def embedded(self) -> bool:
-        return not self.url
-
     def with_overrides(self, **values: object) -> Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 

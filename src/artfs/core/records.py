@@ -118,7 +118,6 @@ class GcReport:
     chunks_deleted: int = 0
     bytes_freed: int = 0
     versions_expired: int = 0
-    kept_in_grace: int = 0
     details: list[str] = field(default_factory=list)
 
 

@@ -52,7 +52,6 @@ class LocalBlobStore:
         self.tmp_dir = root / "tmp"
         self.chunk_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        self.bytes_written = 0
 
     def path(self, digest: str) -> Path:
         hex_ = hex_of(digest)
@@ -80,7 +79,6 @@ class LocalBlobStore:
             _fsync_dir(final.parent)
         finally:
             tmp.unlink(missing_ok=True)
-        self.bytes_written += written
         return written
 
     def iter_read(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
