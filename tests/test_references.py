@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 import artfs
 from artfs.core.errors import ArtfsError
 
 from .serverutil import free_port
-from .util import BIN, write_tree
-
-
-def _serve(cmd: list[str], url: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return proc
-        except requests.ConnectionError:
-            assert proc.poll() is None, f"{cmd[0]} exited"
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"{cmd} did not start")
+from .util import start_service, write_tree
 
 
 @pytest.fixture
@@ -38,26 +21,9 @@ def web_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     root = tmp_path / "www"
     root.mkdir()
     port = free_port()
-    proc = _serve([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
+    proc = start_service([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
                    "--directory", str(root)], f"http://127.0.0.1:{port}/")  # fmt: skip
     yield root, f"http://127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """A local moto S3 server process, with boto3 pointed at it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = _serve([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    import boto3
-
-    yield boto3.client("s3", endpoint_url=url)
     proc.kill()
     proc.wait()
 

@@ -110,9 +110,8 @@ def test_killed_get_leaves_cache_consistent(store_env, tmp_path):
     proc.wait()
     cached = len(chunk_files(store_env.cache / "chunks"))
     assert_chunks_verify(store_env.cache / "chunks")
-    again = json.loads(
-        store_env.cli("get", "proj/big", "--root", tmp_path / "out", "--json", extra_env=small).stdout
-    )
+    out = store_env.cli("get", "proj/big", "--root", tmp_path / "out", "--json", extra_env=small)
+    again = json.loads(out.stdout)
     assert again["stats"]["chunks_fetched"] == 24 * 32 - cached
     assert tree_digests(tmp_path / "out") == tree_digests(data)
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from artfs.client.hashcache import RACY_NS
 
@@ -84,3 +85,18 @@ def dir_bytes(root: Path) -> int:
 def settle() -> None:
     """Wait out the hash cache's racy window so freshly written files count as unchanged."""
     time.sleep(RACY_NS / 1e9 + 0.05)
+
+
+def start_service(cmd: list[str], url: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a helper server process and wait until ``url`` answers."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return proc
+        except requests.ConnectionError:
+            assert proc.poll() is None, f"{cmd[0]} exited"
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"{cmd} did not start")

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +24,7 @@ from ..core.digest import Hasher, digest_bytes
 from ..core.errors import ArtfsError, InvalidPath
 from ..core.manifest import ManifestEntry
 from ..core.paths import check_path
+from ..store.s3blobs import s3_client
 
 DEFAULT_MAX_OBJECTS = 10_000_000
 BLOCK = 1 << 20
@@ -96,19 +96,12 @@ def _http_entry(uri: str, name: str | None, checksum: bool) -> ManifestEntry:
     return _entry(path, uri, size, _identity(uri), checksum="none")
 
 
-def _s3_client() -> Any:
-    import boto3  # only reference users need it
-
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_S3_ENDPOINT_URL")
-    return boto3.client("s3", endpoint_url=endpoint)
-
-
 def _s3_entries(uri: str, name: str | None, checksum: bool, limit: int) -> list[ManifestEntry]:
     from botocore.exceptions import ClientError
 
     parsed = urlparse(uri)
     bucket, key = parsed.netloc, parsed.path.lstrip("/")
-    s3 = _s3_client()
+    s3 = s3_client()
     try:
         objects = [(key, s3.head_object(Bucket=bucket, Key=key))] if key else []
     except ClientError as exc:
@@ -182,7 +175,7 @@ def _s3_blocks(entry: ManifestEntry) -> Iterator[bytes]:
     args = {"Bucket": parsed.netloc, "Key": parsed.path.lstrip("/")}
     if entry.extra.get("version_id"):
         args["VersionId"] = entry.extra["version_id"]
-    obj = _s3_client().get_object(**args)
+    obj = s3_client().get_object(**args)
     if entry.extra.get("checksum") == "etag" and obj["ETag"].strip('"') != entry.extra.get("etag"):
         raise ReferenceChanged(f"{entry.path}: {entry.ref} changed since it was logged")
     yield from obj["Body"].iter_chunks(BLOCK)

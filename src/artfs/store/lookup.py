@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from ..core.errors import NotFound
@@ -26,6 +27,16 @@ def now() -> float:
 def batched(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def insert_missing(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows, skipping any a concurrent writer inserted first (a unique key clash).
+
+    SQLite serializes writers, but several server processes on PostgreSQL may create the
+    same project, artifact or chunk row at once; both then go on with the one row.
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
 
 
 def entity_row(conn: Connection, name: str) -> Row | None:

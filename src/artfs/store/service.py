@@ -15,7 +15,8 @@ from .chunks import ChunkOps
 from .db import Database
 from .distributed import DistributedOps
 from .gc import GcOps
-from .lookup import entity_row, now
+from .lookup import entity_row, insert_missing, now
+from .s3blobs import S3BlobStore
 from .schema import entities
 from .sweeps import SweepOps
 
@@ -31,19 +32,29 @@ class Store(ChunkOps, DistributedOps, SweepOps, GcOps, AdminOps):
     @classmethod
     def open_local(cls, home: Path, **options: bool) -> Store:
         """The embedded layout: ``home/artfs.db`` and ``home/chunks``."""
+        return cls.open(home, **options)
+
+    @classmethod
+    def open(
+        cls, home: Path, db_url: str | None = None, blobs_url: str | None = None, **options: bool
+    ) -> Store:
+        """A store whose metadata is in ``db_url`` (default SQLite ``home/artfs.db``; or
+        ``postgresql+psycopg://...``) and whose chunks are in ``blobs_url`` (default
+        ``home/chunks``; or ``s3://bucket/prefix``)."""
         home.mkdir(parents=True, exist_ok=True)
-        return cls(Database.sqlite(home / DB_FILE), LocalBlobStore(home), **options)
+        db = Database(db_url) if db_url else Database.sqlite(home / DB_FILE)
+        blobs: BlobStore = (
+            S3BlobStore(blobs_url, home / "tmp") if blobs_url else LocalBlobStore(home)
+        )
+        return cls(db, blobs, **options)
 
     def ensure_user(self, name: str, *, is_admin: bool = False) -> Principal:
         """The principal for user ``name``, created on first use."""
         with self.db.write() as conn:
             row = entity_row(conn, name)
             if row is None:
-                conn.execute(
-                    entities.insert().values(
-                        name=name, kind="user", is_admin=is_admin, created_at=now()
-                    )
-                )
+                user = {"name": name, "kind": "user", "is_admin": is_admin, "created_at": now()}
+                insert_missing(conn, entities, [user])
                 row = entity_row(conn, name)
             elif is_admin and not row.is_admin:
                 conn.execute(

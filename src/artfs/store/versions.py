@@ -30,6 +30,7 @@ from .lookup import (
     batched,
     check_tags,
     entity_row,
+    insert_missing,
     latest_number,
     now,
     project_row,
@@ -81,21 +82,16 @@ class VersionOps:
         if ent is None:
             if not caller.is_admin:
                 raise NotFound(f"entity {entity} not found")
-            ent_id = conn.execute(
-                entities.insert().values(name=entity, kind="team", created_at=now())
-            ).inserted_primary_key[0]
+            insert_missing(conn, entities, [{"name": entity, "kind": "team", "created_at": now()}])
+            ent = entity_row(conn, entity)
         else:
-            ent_id = ent.id
-            require_entity_member(conn, caller, ent_id, entity)
-        return self.create_project_row(conn, ent_id, name, "private")
+            require_entity_member(conn, caller, ent.id, entity)
+        return self.create_project_row(conn, ent.id, name, "private")  # type: ignore[union-attr]
 
     def create_project_row(self, conn: Connection, entity_id: int, name: str, vis: str) -> Row:
         check_identifier("project", name)
-        conn.execute(
-            projects.insert().values(
-                entity_id=entity_id, name=name, visibility=check_visibility(vis), created_at=now()
-            )
-        )
+        row = {"entity_id": entity_id, "name": name, "visibility": check_visibility(vis)}
+        insert_missing(conn, projects, [{**row, "created_at": now()}])
         ent = conn.execute(sa.select(entities.c.name).where(entities.c.id == entity_id)).scalar()
         return project_row(conn, ent, name)  # type: ignore[arg-type,return-value]
 
@@ -239,17 +235,10 @@ class VersionOps:
         )
         art = conn.execute(query.with_for_update()).first()
         if art is None:
-            conn.execute(
-                artifacts.insert().values(
-                    project_id=proj.id,
-                    name=name,
-                    type=type,
-                    description=description,
-                    created_at=now(),
-                )
-            )
+            new = {"project_id": proj.id, "name": name, "type": type, "description": description}
+            insert_missing(conn, artifacts, [{**new, "created_at": now()}])
             art = conn.execute(query.with_for_update()).one()
-        elif art.type != type:
+        if art.type != type:
             raise Conflict(
                 f"artifact {proj.entity_name}/{proj.name}/{name} has type {art.type!r}, "
                 f"not {type!r}"
@@ -260,10 +249,11 @@ class VersionOps:
         """Check every chunk is stored, the right size and usable by the caller; touch them."""
         found: dict[str, Row] = {}
         for part in batched(sorted(needed)):
+            # FOR SHARE: gc cannot mark these rows until this commit is done (PostgreSQL)
             rows = conn.execute(
-                sa.select(chunks.c.id, chunks.c.digest, chunks.c.size).where(
-                    chunks.c.digest.in_(part), chunks.c.state == LIVE
-                )
+                sa.select(chunks.c.id, chunks.c.digest, chunks.c.size)
+                .where(chunks.c.digest.in_(part), chunks.c.state == LIVE)
+                .with_for_update(read=True)
             )
             found.update((r.digest, r) for r in rows)
         visible = visible_chunk_ids(conn, caller, [r.id for r in found.values()], False)

@@ -1,0 +1,109 @@
+"""Chunks in an S3-compatible bucket (AWS, MinIO, Ceph, moto): ``s3://bucket/prefix``.
+
+Keys follow the local layout, ``<prefix>chunks/<hex[:2]>/<hex[2:]>``. An upload is spooled to
+a local temporary file while it is hashed and only sent to the bucket once its digest
+matches, so the bucket never holds bytes that contradict their key (S3 PUTs are atomic:
+readers see the whole object or none). ``AWS_ENDPOINT_URL`` points boto3 at a non-AWS store.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..core.digest import PREFIX, Hasher, hex_of
+from ..core.errors import DigestMismatch, InvalidName, NotFound, Unavailable
+from .blobs import READ_BLOCK, Data, blocks
+
+
+def s3_client() -> Any:
+    import boto3
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_S3_ENDPOINT_URL")
+    return boto3.client("s3", endpoint_url=endpoint)
+
+
+class S3BlobStore:
+    def __init__(self, url: str, spool_dir: Path, client: Any = None):
+        parsed = urlparse(url)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise InvalidName(f"invalid blob store {url!r}: expected s3://bucket[/prefix]")
+        self.bucket = parsed.netloc
+        prefix = parsed.path.strip("/")
+        self.prefix = f"{prefix}/chunks/" if prefix else "chunks/"
+        self.spool_dir = spool_dir
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        self.s3 = client or s3_client()
+
+    def key(self, digest: str) -> str:
+        hex_ = hex_of(digest)
+        return f"{self.prefix}{hex_[:2]}/{hex_[2:]}"
+
+    def put(self, digest: str, data: Data) -> int:
+        hasher, size = Hasher(), 0
+        with tempfile.TemporaryFile(dir=self.spool_dir) as spool:
+            for block in blocks(data):
+                hasher.update(block)
+                spool.write(block)
+                size += len(block)
+            actual = hasher.digest()
+            if actual != digest:
+                raise DigestMismatch(
+                    f"upload of {digest} holds bytes whose digest is {actual}; not stored"
+                )
+            spool.seek(0)
+            self._call(self.s3.upload_fileobj, spool, self.bucket, self.key(digest))
+        return size
+
+    def iter_read(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(digest)}
+        if offset or length is not None:
+            end = "" if length is None else str(offset + length - 1)
+            args["Range"] = f"bytes={offset}-{end}"
+        if length == 0:
+            return iter(())
+        try:
+            body = self._call(self.s3.get_object, **args)["Body"]
+        except NotFound:
+            raise NotFound(f"chunk {digest} is missing from the blob store") from None
+        return body.iter_chunks(READ_BLOCK)
+
+    def exists(self, digest: str) -> bool:
+        try:
+            self._call(self.s3.head_object, Bucket=self.bucket, Key=self.key(digest))
+        except NotFound:
+            return False
+        return True
+
+    def delete(self, digest: str) -> None:
+        self._call(self.s3.delete_object, Bucket=self.bucket, Key=self.key(digest))
+
+    def list(self) -> Iterator[tuple[str, float, int]]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                rest = obj["Key"][len(self.prefix) :]
+                yield PREFIX + rest.replace("/", ""), obj["LastModified"].timestamp(), obj["Size"]
+
+    def clean_tmp(self, older_than: float) -> int:
+        """Nothing partial is ever visible in the bucket; spool files vanish on close."""
+        return 0
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise NotFound(f"no object {args or kwargs.get('Key')}") from None
+            raise Unavailable(f"blob store s3://{self.bucket}: {code or exc}") from None
+        except BotoCoreError as exc:
+            raise Unavailable(f"blob store s3://{self.bucket}: {exc}") from None
