@@ -56,7 +56,8 @@ def report(
 ) -> None:
     ratio = subject.seconds / baseline.seconds if baseline.seconds else float("inf")
     rate = f" {size / subject.seconds / 1e6:6.0f} MB/s" if size else " " * 12
+    rss = f"peak RSS {subject.peak_rss_mib:4.0f} MiB"
     print(
         f"{label:<34} {subject.seconds:7.3f} s{rate} | {baseline_label:<24} "
-        f"{baseline.seconds:7.3f} s | ratio {ratio:6.2f}x | peak RSS {subject.peak_rss_mib:4.0f} MiB"
+        f"{baseline.seconds:7.3f} s | ratio {ratio:6.2f}x | {rss}"
     )
