@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the embedded store: set up, version a sample dataset twice, get it back.
+# The main job on the embedded store: set up, version a sample dataset twice, get it back,
+# then read it through a mount.
 # Everything lives under .demo/ (store, cache, state); run it again to see deduplication.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,3 +35,28 @@ echo "== artfs get v0 and latest, and compare with the original tree"
 artfs get demo/mnist:v0 --root "$demo/out-v0"
 artfs get demo/mnist:latest --root "$demo/out-latest"
 diff -r "$demo/mnist" "$demo/out-latest" && echo "latest matches the dataset byte for byte"
+
+echo "== artfs mount: every version as read-only files; only the bytes read are fetched"
+mnt="$demo/mnt"
+mounted() { grep -qs " $mnt fuse" /proc/mounts; }
+unmount() { mounted && { artfs umount "$mnt" || fusermount3 -u -z "$mnt"; } || true; }
+unmount  # a mount left by an earlier run that failed
+trap unmount EXIT
+mkdir -p "$mnt"
+artfs mount "$mnt"  # returns once the mount is live; a daemon serves it
+ls -l "$mnt/demo/mnist"
+echo "latest -> $(readlink "$mnt/demo/mnist/latest")"
+find "$mnt/demo/mnist/latest/" -type f | sort | sed -n '1,5p'
+head -3 "$mnt/demo/mnist/latest/labels.csv"
+(cd "$demo/mnist" && find . -type f | sort | xargs sha256sum) > "$demo/original.sha256"
+(cd "$mnt/demo/mnist/latest" && sha256sum --quiet -c "$demo/original.sha256")
+echo "every file read through the mount matches the original (sha256)"
+if command -v getfattr >/dev/null; then getfattr -d --absolute-names "$mnt/demo/mnist/latest"; fi
+python3 - "$mnt" <<'PY'
+import json, os, sys
+s = json.loads(os.getxattr(sys.argv[1], "user.artfs.stats"))
+print(f"daemon: {s['reads']} reads, {s['chunks_fetched']} chunks fetched (get had cached the rest)")
+PY
+artfs umount "$mnt"
+trap - EXIT
+echo "== unmounted $mnt"

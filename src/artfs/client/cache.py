@@ -6,12 +6,14 @@ by one thread of one process at a time (an in-process lock, then ``flock`` on it
 written to ``tmp/`` while hashed, and renamed into place only if its digest matches, so a
 cache file always holds exactly the bytes its name promises. Recency for LRU eviction is
 the file's mtime, refreshed on every use. Readers keep working on an evicted chunk because
-Linux keeps an unlinked open file readable.
+Linux keeps an unlinked open file readable. ``open_chunk`` also re-checks a cached file's
+bytes before handing it out, for readers (the mount) that must never serve a corrupt byte.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import secrets
 import threading
@@ -21,11 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.digest import PREFIX, Hasher, hex_of
+from ..core.chunking import mapped
+from ..core.digest import Hasher, digest_bytes, hex_of
 from ..core.errors import DigestMismatch
 
 Fetch = Callable[[], Iterable[bytes]]
 TMP_MAX_AGE_S = 3600
+VERIFY_TRIES = 2  # a chunk failing verification is fetched once more, then the error stands
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +52,7 @@ class ChunkCache:
         self._locks: dict[str, list] = {}
         self.fetched_chunks = 0
         self.fetched_bytes = 0
+        self.corrupt_chunks = 0
 
     def path(self, digest: str) -> Path:
         hex_ = hex_of(digest)
@@ -71,6 +77,58 @@ class ChunkCache:
             if path is not None:
                 return path
             return self._download(digest, fetch)
+
+    def open_checked(self, digest: str) -> int | None:
+        """A read-only fd on the cached chunk whose bytes were just checked against the digest;
+        None if the chunk is not cached. A cached file that fails the check is evicted, counted
+        and logged, and ``DigestMismatch`` is raised."""
+        path = self.lookup(digest)
+        if path is None:
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            with mapped(fd, 0, os.fstat(fd).st_size) as view:
+                actual = digest_bytes(view)
+        except BaseException:
+            os.close(fd)
+            raise
+        if actual == digest:
+            return fd
+        os.close(fd)
+        self.evict(digest)
+        with self._mutex:
+            self.corrupt_chunks += 1
+        log.warning("cached chunk %s is corrupt (its bytes hash to %s); evicted", digest, actual)
+        raise DigestMismatch(f"cached chunk {digest} failed verification")
+
+    def open_chunk(self, digest: str, fetch: Fetch, failures: int = 0) -> int:
+        """A read-only fd on the chunk's verified bytes, fetching it if it is missing or corrupt.
+
+        Bytes that fail verification, cached or fetched, are fetched once more; the second
+        failure (``failures`` counts earlier ones) raises ``DigestMismatch``.
+        """
+        while True:
+            try:
+                fd = self.open_checked(digest)
+                if fd is not None:
+                    return fd
+                with self._locked(digest):
+                    fd = self.open_checked(digest)  # another reader fetched it meanwhile
+                    if fd is not None:
+                        return fd
+                    path = self._download(digest, fetch)  # verified while it was written
+                    try:
+                        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                    except FileNotFoundError:
+                        continue  # evicted by a cleanup at once: fetch it again
+            except DigestMismatch as exc:
+                failures += 1
+                if failures >= VERIFY_TRIES:
+                    raise
+                log.warning("%s; fetching it again", exc)
 
     def _download(self, digest: str, fetch: Fetch) -> Path:
         final = self.path(digest)
@@ -159,8 +217,3 @@ class ChunkCache:
             removed += 1
             removed_bytes += size
         return removed, removed_bytes
-
-    def digests(self) -> Iterator[str]:
-        for _, _, path in self._entries():
-            p = Path(path)
-            yield PREFIX + p.parent.name + p.name

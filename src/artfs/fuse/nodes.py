@@ -1,0 +1,236 @@
+"""What an inode is, and the attributes and xattrs the kernel gets for it.
+
+Everything inside a version is immutable, so its entries and attributes may be cached by the
+kernel for a day. The levels above (projects, artifacts, the version list, aliases) change,
+so the kernel keeps those only for the metadata TTL. Attribute objects are built once and
+replaced, never mutated, so one object can answer any number of lookups and listings.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import TYPE_CHECKING
+
+import pyfuse3
+
+from ..core.manifest import ManifestEntry
+from ..core.names import ArtifactPath
+from ..core.records import CollectionInfo, ProjectInfo, VersionInfo
+
+if TYPE_CHECKING:
+    from .tree import VersionTree
+
+IMMUTABLE_TIMEOUT = 86400.0
+BLOCK_SIZE = 128 << 10  # st_blksize: tools size their buffers from it
+_UID, _GID = os.getuid(), os.getgid()
+XATTR = "user.artfs."
+
+
+def ns(seconds: float | None) -> int:
+    return int((seconds or 0) * 1e9)
+
+
+def fsname(name: str) -> bytes:
+    """A manifest path segment as the bytes the kernel sees."""
+    try:
+        return name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogatepass")
+
+
+def _attr(inode: int, mode: int, size: int, mtime_ns: int, nlink: int,
+          entry_timeout: float, attr_timeout: float) -> pyfuse3.EntryAttributes:  # fmt: skip
+    attr = pyfuse3.EntryAttributes()
+    attr.st_ino = inode
+    attr.generation = 0  # inode numbers are never reused within a mount
+    attr.st_mode = mode
+    attr.st_nlink = nlink
+    attr.st_uid = _UID
+    attr.st_gid = _GID
+    attr.st_size = size
+    attr.st_blksize = BLOCK_SIZE
+    attr.st_blocks = (size + 511) // 512
+    attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = mtime_ns
+    attr.entry_timeout = entry_timeout
+    attr.attr_timeout = attr_timeout
+    return attr
+
+
+def dir_attr(inode: int, mtime_ns: int, timeout: float, attr_timeout: float | None = None,
+             nlink: int = 2) -> pyfuse3.EntryAttributes:  # fmt: skip
+    attr_timeout = timeout if attr_timeout is None else attr_timeout
+    return _attr(inode, stat.S_IFDIR | 0o555, 0, mtime_ns, nlink, timeout, attr_timeout)
+
+
+def negative(timeout: float) -> pyfuse3.EntryAttributes:
+    """A "no such entry" the kernel may remember for ``timeout`` seconds."""
+    attr = pyfuse3.EntryAttributes()
+    attr.st_ino = 0
+    attr.entry_timeout = timeout
+    return attr
+
+
+class Node:
+    """One inode. ``nlookup`` is the kernel's lookup count; ``owner`` is the version tree
+    a node belongs to (None above the versions)."""
+
+    __slots__ = ("_attr", "inode", "name", "nlookup", "owner")
+    is_dir = True
+
+    def __init__(self, inode: int, name: bytes):
+        self.inode = inode
+        self.name = name
+        self.nlookup = 0
+        self.owner: VersionTree | None = None
+        self._attr: pyfuse3.EntryAttributes | None = None
+
+    @property
+    def attr(self) -> pyfuse3.EntryAttributes:
+        attr = self._attr
+        if attr is None:
+            attr = self._attr = self.make_attr()
+        return attr
+
+    def make_attr(self) -> pyfuse3.EntryAttributes:
+        raise NotImplementedError
+
+    def xattrs(self) -> dict[bytes, bytes]:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.inode} {self.name!r}>"
+
+
+class MetaNode(Node):
+    """A node above the files: its attributes come from the last listing of its parent and
+    are replaced when that listing is refreshed."""
+
+    __slots__ = ("parent",)
+
+    def __init__(self, inode: int, name: bytes, parent: Node | None):
+        super().__init__(inode, name)
+        self.parent = parent
+
+
+class RootNode(MetaNode):
+    __slots__ = ("entity",)
+
+    def __init__(self, inode: int, entity: str, mtime_ns: int, ttl: float):
+        super().__init__(inode, b"", None)
+        self.entity = entity
+        self._attr = dir_attr(inode, mtime_ns, ttl)
+
+
+class ProjectNode(MetaNode):
+    __slots__ = ("info",)
+    info: ProjectInfo
+
+    def update(self, info: ProjectInfo, ttl: float) -> None:
+        self.info = info
+        self._attr = dir_attr(self.inode, ns(info.created_at), ttl)
+
+    def xattrs(self) -> dict[bytes, bytes]:
+        return {b"user.artfs.project": f"{self.info.entity}/{self.info.name}".encode()}
+
+
+class ArtifactNode(MetaNode):
+    __slots__ = ("info",)
+    info: CollectionInfo
+
+    @property
+    def path(self) -> ArtifactPath:
+        return ArtifactPath(self.info.entity, self.info.project, self.info.name)
+
+    def update(self, info: CollectionInfo, ttl: float) -> None:
+        self.info = info
+        self._attr = dir_attr(self.inode, ns(info.created_at), ttl)
+
+    def xattrs(self) -> dict[bytes, bytes]:
+        return {
+            b"user.artfs.artifact": self.path.collection.encode(),
+            b"user.artfs.type": self.info.type.encode(),
+        }
+
+
+class VersionNode(MetaNode):
+    """A version directory: its name may vanish (the version is deleted) within the TTL, but
+    what it holds never changes. ``tree`` is loaded on first use."""
+
+    __slots__ = ("info", "tree")
+    info: VersionInfo
+
+    def __init__(self, inode: int, name: bytes, parent: Node | None):
+        super().__init__(inode, name, parent)
+        self.tree: VersionTree | None = None
+
+    def update(self, info: VersionInfo, ttl: float) -> None:
+        self.info = info
+        self._attr = dir_attr(self.inode, ns(info.created_at), ttl, IMMUTABLE_TIMEOUT)
+
+    def xattrs(self) -> dict[bytes, bytes]:
+        info = self.info
+        return {
+            b"user.artfs.artifact": info.path.collection.encode(),
+            b"user.artfs.version": info.label.encode(),
+            b"user.artfs.digest": info.digest.encode(),
+            b"user.artfs.type": info.type.encode(),
+        }
+
+
+class AliasNode(MetaNode):
+    """An alias as a symlink to its version directory (``latest -> v2``)."""
+
+    __slots__ = ("target",)
+    is_dir = False
+    target: bytes
+
+    def update(self, version: VersionInfo, ttl: float) -> None:
+        self.target = version.label.encode()
+        mode = stat.S_IFLNK | 0o777
+        self._attr = _attr(self.inode, mode, len(self.target), ns(version.created_at), 1, ttl, ttl)
+
+
+class DirNode(Node):
+    """A directory inside a version."""
+
+    __slots__ = ("children", "index", "nsubdirs")
+
+    def __init__(self, name: bytes):
+        super().__init__(0, name)
+        self.children: list[Node] = []
+        self.index: dict[bytes, Node] = {}
+        self.nsubdirs = 0
+
+    def finish(self) -> None:
+        self.children.sort(key=lambda n: n.name)
+        self.index = {c.name: c for c in self.children}
+        self.nsubdirs = sum(1 for c in self.children if c.is_dir)
+
+    def make_attr(self) -> pyfuse3.EntryAttributes:
+        assert self.owner is not None
+        return dir_attr(self.inode, self.owner.mtime_ns, IMMUTABLE_TIMEOUT,
+                        nlink=2 + self.nsubdirs)  # fmt: skip
+
+
+class FileNode(Node):
+    """A file inside a version: its manifest entry says where its bytes are."""
+
+    __slots__ = ("entry",)
+    is_dir = False
+
+    def __init__(self, name: bytes, entry: ManifestEntry):
+        super().__init__(0, name)
+        self.entry = entry
+
+    def make_attr(self) -> pyfuse3.EntryAttributes:
+        assert self.owner is not None
+        mode = stat.S_IFREG | 0o444
+        timeout = IMMUTABLE_TIMEOUT
+        return _attr(self.inode, mode, self.entry.size, self.owner.mtime_ns, 1, timeout, timeout)
+
+    def xattrs(self) -> dict[bytes, bytes]:
+        out = {b"user.artfs.digest": self.entry.digest.encode()}
+        if self.entry.ref is not None:
+            out[b"user.artfs.ref"] = self.entry.ref.encode()
+        return out

@@ -1,0 +1,222 @@
+"""The pyfuse3 ``Operations``: each request mapped onto the namespace and the reader.
+
+Only ``FUSEError`` may leave a handler (anything else would end the mount), so the layers
+below turn store and disk failures into an errno and log them. Requests that would change
+anything are refused by ``ReadOnly``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pyfuse3
+import trio
+
+from .background import UsageRecorder
+from .namespace import Namespace
+from .nodes import BLOCK_SIZE, AliasNode, DirNode, FileNode, MetaNode, Node, VersionNode
+from .reader import OpenFile, Reader
+from .readonly import ReadOnly
+from .stats import MountStats
+from .tree import VersionTree
+
+log = logging.getLogger(__name__)
+XATTR_PREFIX = b"user.artfs."
+STATS_XATTR = b"user.artfs.stats"
+PID_XATTR = b"user.artfs.pid"
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
+
+
+class Operations(ReadOnly, pyfuse3.Operations):
+    supports_dot_lookup = False  # no NFS export: the kernel never looks up "." or ".."
+    enable_writeback_cache = False
+
+    def __init__(self, namespace: Namespace, reader: Reader, stats: MountStats,
+                 usage: UsageRecorder | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.ns = namespace
+        self.inodes = namespace.inodes
+        self.reader = reader
+        self.stats = stats
+        self.usage = usage
+        self._files: dict[int, OpenFile] = {}
+        self._dirs: dict[int, tuple[Sequence[Node], VersionTree | None]] = {}
+        self._next_fh = 1
+        self.initialized: trio.Event | None = None
+
+    def init(self) -> None:
+        """The kernel's INIT arrived (the reply goes out when this returns)."""
+        if self.initialized is not None:
+            self.initialized.set()
+
+    def _node(self, inode: int) -> Node:
+        node = self.inodes.get(inode)
+        if node is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return node
+
+    def _handle(self) -> int:
+        fh = self._next_fh
+        self._next_fh += 1
+        return fh
+
+    def _closed(self, tree: VersionTree | None) -> None:
+        if tree is not None:
+            tree.opened -= 1
+            if not tree.opened and not tree.refs:
+                self.ns.release(tree)
+
+    # -- names and attributes --------------------------------------------------------------
+
+    async def lookup(self, parent_inode: int, name: bytes, ctx: Any = None) -> Any:
+        parent = self._node(parent_inode)
+        if not parent.is_dir:
+            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        node = await self.ns.lookup(parent, name)
+        if node is None:
+            return self.ns.negative(parent)
+        self.inodes.remember(node)
+        return node.attr
+
+    async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
+        for inode, count in inode_list:
+            try:
+                tree = self.inodes.forget(inode, count)
+                if tree is not None and not tree.opened:
+                    self.ns.release(tree)
+            except Exception:  # forget must not fail
+                log.exception("forget(%d, %d)", inode, count)
+
+    async def getattr(self, inode: int, ctx: Any = None) -> Any:
+        node = self._node(inode)
+        if isinstance(node, MetaNode):
+            return await self.ns.fresh_attr(node)
+        return node.attr
+
+    async def readlink(self, inode: int, ctx: Any = None) -> bytes:
+        node = self._node(inode)
+        if not isinstance(node, AliasNode):
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        return await self.ns.readlink(node)
+
+    async def access(self, inode: int, mode: int, ctx: Any = None) -> bool:
+        node = self._node(inode)
+        if mode & os.W_OK:
+            raise pyfuse3.FUSEError(errno.EROFS)
+        return not (mode & os.X_OK) or node.is_dir
+
+    async def statfs(self, ctx: Any = None) -> Any:
+        st = pyfuse3.StatvfsData()
+        st.f_bsize = st.f_frsize = BLOCK_SIZE
+        st.f_namemax = 255
+        return st
+
+    # -- directories -----------------------------------------------------------------------
+
+    async def opendir(self, inode: int, ctx: Any = None) -> int:
+        node = self._node(inode)
+        if not node.is_dir:
+            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        children = await self.ns.children(node)  # dynamic listings: a snapshot per handle
+        tree = node.owner if isinstance(node, DirNode) else getattr(node, "tree", None)
+        if tree is not None:
+            tree.opened += 1
+        fh = self._handle()
+        self._dirs[fh] = (children, tree)
+        return fh
+
+    async def readdir(self, fh: int, start_id: int, token: Any) -> None:
+        """``next_id`` is the position in the handle's listing plus one: immutable inside a
+        version and a snapshot above, so paging never skips or repeats an entry."""
+        children, tree = self._dirs[fh]
+        reply = pyfuse3.readdir_reply
+        replied = 0
+        for position in range(start_id, len(children)):  # hot for huge directories
+            node = children[position]
+            if not reply(token, node.name, node._attr or node.attr, position + 1):
+                break
+            node.nlookup += 1  # what InodeTable.remember does, the tree's share added below
+            replied += 1
+        if tree is not None:
+            tree.refs += replied
+
+    async def releasedir(self, fh: int) -> None:
+        _, tree = self._dirs.pop(fh)
+        self._closed(tree)
+
+    # -- files -----------------------------------------------------------------------------
+
+    async def open(self, inode: int, flags: int, ctx: Any = None) -> Any:
+        node = self._node(inode)
+        if flags & _WRITE_FLAGS:
+            raise pyfuse3.FUSEError(errno.EROFS)
+        if node.is_dir:
+            raise pyfuse3.FUSEError(errno.EISDIR)
+        if not isinstance(node, FileNode):
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        if node.entry.ref is not None:  # its bytes live elsewhere (user.artfs.ref says where)
+            raise pyfuse3.FUSEError(errno.EOPNOTSUPP)
+        tree = node.owner
+        assert tree is not None
+        tree.opened += 1
+        fh = self._handle()
+        self._files[fh] = OpenFile(node)
+        if self.usage is not None:
+            self.usage.opened(tree.info)
+        return pyfuse3.FileInfo(fh=fh, keep_cache=True)
+
+    async def read(self, fh: int, off: int, size: int) -> bytes:
+        return await self.reader.read(self._files[fh], off, size)
+
+    async def flush(self, fh: int) -> None:
+        pass
+
+    async def fsync(self, fh: int, datasync: bool) -> None:
+        pass
+
+    async def release(self, fh: int) -> None:
+        self._closed(self._files.pop(fh).node.owner)
+
+    # -- extended attributes ---------------------------------------------------------------
+
+    def _xattrs(self, node: Node) -> dict[bytes, bytes]:
+        if node is self.ns.root:
+            return {
+                b"user.artfs.entity": self.ns.entity.encode(),
+                PID_XATTR: str(os.getpid()).encode(),
+                STATS_XATTR: b"",  # computed when asked
+            }
+        return node.xattrs()
+
+    async def getxattr(self, inode: int, name: bytes, ctx: Any = None) -> bytes:
+        if not name.startswith(XATTR_PREFIX):  # `ls -l` asks for security.* and ACLs of each file
+            raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
+        node = self._node(inode)
+        if isinstance(node, VersionNode | AliasNode):
+            await self.ns.fresh_attr(node)
+        value = self._xattrs(node).get(name)
+        if value is None:
+            raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
+        if name == STATS_XATTR and node is self.ns.root:
+            return json.dumps(self.stats_snapshot(), sort_keys=True).encode()
+        return value
+
+    async def listxattr(self, inode: int, ctx: Any = None) -> list[bytes]:
+        return list(self._xattrs(self._node(inode)))
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        cache = self.reader.files.cache
+        return self.stats.snapshot(
+            chunks_fetched=cache.fetched_chunks,
+            bytes_fetched=cache.fetched_bytes,
+            chunks_corrupt=cache.corrupt_chunks,
+            open_chunks=len(self.reader.files.open_digests()),
+            open_files=len(self._files),
+            inodes=len(self.inodes),
+            trees_loaded=self.ns.trees_loaded,
+        )

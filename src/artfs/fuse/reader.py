@@ -1,0 +1,222 @@
+"""Lazy reads: a read fetches only the chunks it touches, into the shared chunk cache.
+
+A chunk file is checked against its digest when the daemon opens it
+(``ChunkCache.open_chunk``: a corrupt one is fetched once more, then reads fail with EIO)
+and then kept open, so a read that hits an open chunk is one ``os.pread`` in the handler,
+with no thread hop. Opening, checking and fetching run on worker threads, one task per
+chunk however many readers wait for it. Sequential readers get the next chunks opened ahead
+of them, in a window that grows with the run they have read, so a reader of the first
+megabyte of a big file costs one chunk, and a reader of all of it never waits for a fetch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import pyfuse3
+import trio
+
+from ..client.backend import Backend
+from ..client.cache import ChunkCache
+from ..core.chunking import chunk_offsets
+from ..core.errors import DigestMismatch
+from .flight import SingleFlight
+from .nodes import FileNode
+from .stats import MountStats
+
+log = logging.getLogger(__name__)
+
+MAX_OPEN_CHUNKS = 128
+INLINE_CHECK_MAX = 256 << 10  # smaller cached chunks are checked inside the handler
+FETCHERS = 4  # chunks opened or fetched at once
+READAHEAD_MIN_RUN = 1 << 20  # a sequential run this long starts readahead
+READAHEAD_MAX = 64 << 20  # never further ahead than this...
+READAHEAD_MAX_CHUNKS = 8  # ...or this many chunks
+SEQUENTIAL_SLACK = 4 << 20  # requests arriving a little out of order still count as sequential
+
+
+class ChunkFiles:
+    """Open, verified chunk files shared by every reader (an LRU of file descriptors)."""
+
+    def __init__(self, cache: ChunkCache, backend: Backend, stats: MountStats,
+                 max_open: int = MAX_OPEN_CHUNKS) -> None:  # fmt: skip
+        self.cache = cache
+        self.backend = backend
+        self.stats = stats
+        self.max_open = max_open
+        self._fds: OrderedDict[str, int] = OrderedDict()
+        self._flights: SingleFlight[int] = SingleFlight()
+        self._limiter = trio.CapacityLimiter(FETCHERS)
+        self.nursery: trio.Nursery | None = None
+
+    def cached(self, digest: str) -> int | None:
+        fd = self._fds.get(digest)
+        if fd is not None:
+            self._fds.move_to_end(digest)
+        return fd
+
+    async def open(self, digest: str, size: int) -> int:
+        fd = self.cached(digest)
+        if fd is not None:
+            return fd
+        return await self._flights.run(digest, lambda: self._open(digest, size))
+
+    async def _open(self, digest: str, size: int) -> int:
+        failures = 0
+        if size <= INLINE_CHECK_MAX:
+            try:
+                fd = self.cache.open_checked(digest)
+            except DigestMismatch:
+                fd, failures = None, 1
+            except OSError as exc:
+                raise self._failed(digest, exc) from None
+            if fd is not None:
+                return self._keep(digest, fd)
+
+        def fetch() -> Iterable[bytes]:
+            return self.backend.read_chunk(digest)
+
+        try:
+            fd = await trio.to_thread.run_sync(
+                self.cache.open_chunk, digest, fetch, failures, limiter=self._limiter
+            )
+        except Exception as exc:
+            raise self._failed(digest, exc) from None
+        log.debug("chunk %s ready (%d bytes)", digest, size)
+        return self._keep(digest, fd)
+
+    def _failed(self, digest: str, exc: Exception) -> pyfuse3.FUSEError:
+        self.stats.read_errors += 1
+        if isinstance(exc, DigestMismatch):
+            log.error("chunk %s failed verification twice (%s): reads of it fail with EIO",
+                      digest, exc)  # fmt: skip
+        else:
+            log.error("cannot fetch chunk %s: %s: reads of it fail with EIO", digest, exc)
+        return pyfuse3.FUSEError(errno.EIO)
+
+    def _keep(self, digest: str, fd: int) -> int:
+        old = self._fds.pop(digest, None)
+        if old is not None:
+            os.close(old)
+        self._fds[digest] = fd
+        while len(self._fds) > self.max_open:
+            _, victim = self._fds.popitem(last=False)
+            os.close(victim)
+        return fd
+
+    def prefetch(self, digest: str, size: int) -> None:
+        """Open (fetching if needed) a chunk in the background."""
+        if self.nursery is None or digest in self._fds or self._flights.running(digest):
+            return
+        self.stats.readahead_chunks += 1
+        self.nursery.start_soon(self._prefetch, digest, size)
+
+    async def _prefetch(self, digest: str, size: int) -> None:
+        with contextlib.suppress(pyfuse3.FUSEError):  # logged; a reader gets the error
+            await self.open(digest, size)
+
+    def drop(self, digest: str) -> None:
+        fd = self._fds.pop(digest, None)
+        if fd is not None:
+            os.close(fd)
+
+    def open_digests(self) -> list[str]:
+        return list(self._fds)
+
+    def close(self) -> None:
+        while self._fds:
+            os.close(self._fds.popitem()[1])
+
+
+class OpenFile:
+    """One open() of a file: its chunk layout and where its sequential run stands."""
+
+    __slots__ = ("ahead", "entry", "node", "offsets", "pos", "run_start")
+
+    def __init__(self, node: FileNode):
+        self.node = node
+        self.entry = node.entry
+        self.offsets = chunk_offsets(self.entry.chunks)
+        self.run_start = 0
+        self.pos = 0
+        self.ahead = 0  # the last chunk readahead was asked for
+
+
+class Reader:
+    def __init__(self, files: ChunkFiles, stats: MountStats):
+        self.files = files
+        self.stats = stats
+
+    async def read(self, f: OpenFile, off: int, size: int) -> bytes:
+        entry = f.entry
+        end = min(off + size, entry.size)
+        if off >= end:
+            return b""
+        self.stats.read(size)
+        chunks, offsets = entry.chunks, f.offsets
+        index = bisect_right(offsets, off) - 1
+        start, chunk = offsets[index], chunks[index]
+        try:
+            if end <= start + chunk.size:  # the usual case: inside one chunk
+                fd = self.files.cached(chunk.digest)
+                if fd is None:
+                    self.stats.waiting_reads += 1
+                    fd = await self.files.open(chunk.digest, chunk.size)
+                else:
+                    self.stats.inline_reads += 1
+                data = os.pread(fd, end - off, off - start)
+                if len(data) != end - off:
+                    raise self._short(chunk.digest)
+            else:
+                data = await self._read_span(f, index, off, end)
+        except OSError as exc:
+            self.stats.read_errors += 1
+            log.error("reading %s: %s", entry.path, exc)
+            raise pyfuse3.FUSEError(errno.EIO) from None
+        self._readahead(f, index, off, end)
+        return data
+
+    async def _read_span(self, f: OpenFile, index: int, off: int, end: int) -> bytes:
+        parts = []
+        chunks, offsets = f.entry.chunks, f.offsets
+        while off < end:
+            start, chunk = offsets[index], chunks[index]
+            stop = min(end, start + chunk.size)
+            fd = await self.files.open(chunk.digest, chunk.size)
+            part = os.pread(fd, stop - off, off - start)
+            if len(part) != stop - off:
+                raise self._short(chunk.digest)
+            parts.append(part)
+            off, index = stop, index + 1
+        self.stats.waiting_reads += 1
+        return b"".join(parts)
+
+    def _short(self, digest: str) -> pyfuse3.FUSEError:
+        """A verified chunk file came up short: it changed on disk since it was checked."""
+        self.files.drop(digest)
+        self.stats.read_errors += 1
+        log.error("cached chunk %s changed under the daemon; the read fails with EIO", digest)
+        return pyfuse3.FUSEError(errno.EIO)
+
+    def _readahead(self, f: OpenFile, index: int, off: int, end: int) -> None:
+        if f.run_start <= off <= f.pos + SEQUENTIAL_SLACK:
+            f.pos = max(f.pos, end)
+        else:
+            f.run_start, f.pos, f.ahead = off, end, index
+        run = f.pos - f.run_start
+        if run < READAHEAD_MIN_RUN:
+            return
+        limit = f.pos + min(2 * run, READAHEAD_MAX)
+        chunks, offsets = f.entry.chunks, f.offsets
+        last = min(len(chunks), index + 1 + READAHEAD_MAX_CHUNKS)
+        nxt = max(f.ahead, index) + 1
+        while nxt < last and offsets[nxt] < limit:
+            self.files.prefetch(chunks[nxt].digest, chunks[nxt].size)
+            f.ahead = nxt
+            nxt += 1

@@ -1,0 +1,313 @@
+"""The read-only mount, mounted for real by ``artfs mount`` in its own process and checked
+with plain tools: layout, bytes, aliases and their TTL, EROFS, lazy and verified reads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from artfs.core.digest import digest_bytes
+
+from .conftest import StoreEnv
+from .mountutil import cached_chunks, digests_of, mounted, sh, wait_until
+from .util import tree_digests, write_tree
+
+pytestmark = pytest.mark.fuse
+SMALL_CHUNKS = str(64 << 10)
+
+
+def _sample(root: Path, seed: int = 1) -> Path:
+    rng = random.Random(seed)
+    return write_tree(
+        root,
+        {
+            "train/0001.png": rng.randbytes(3000),
+            "train/0002.png": rng.randbytes(5000),
+            "train/deep/er/still/x.bin": rng.randbytes(200_000),  # 4 chunks of 64 KiB
+            "test/0001.png": rng.randbytes(100),
+            "labels.csv": b"file,label\ntrain/0001.png,3\n",
+            "empty.txt": b"",
+            "name with spaces.txt": b"spaces\n",
+            "ünïcödé.txt": b"unicode\n",
+        },
+    )
+
+
+def _snapshot(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    return dest
+
+
+def _versions(store_env: StoreEnv) -> dict[str, Path]:
+    """proj/ds with v0, v1 (alias best) and v2 (latest), and a copy of each version's files."""
+    store_env.env["ARTFS_CHUNK_SIZE"] = SMALL_CHUNKS
+    src = _sample(store_env.tmp / "src")
+    out = {}
+    store_env.cli("put", src, "-n", "proj/ds")
+    out["v0"] = _snapshot(src, store_env.tmp / "copy-v0")
+    (src / "train" / "0002.png").write_bytes(b"changed")
+    (src / "train" / "0003.png").write_bytes(os.urandom(70_000))
+    store_env.cli("put", src, "-n", "proj/ds", "-a", "best")
+    out["v1"] = _snapshot(src, store_env.tmp / "copy-v1")
+    (src / "labels.csv").write_bytes(b"file,label\n")
+    store_env.cli("put", src, "-n", "proj/ds")
+    out["v2"] = _snapshot(src, store_env.tmp / "copy-v2")
+    return out
+
+
+@pytest.fixture
+def versions(store_env: StoreEnv) -> dict[str, Path]:
+    return _versions(store_env)
+
+
+@pytest.fixture
+def local_versions(embedded: StoreEnv) -> dict[str, Path]:
+    """The same on the embedded store only, for what does not depend on the backend."""
+    return _versions(embedded)
+
+
+def test_versions_read_like_plain_files(store_env: StoreEnv, versions: dict[str, Path]) -> None:
+    with mounted(store_env) as m:
+        assert sh("ls", m.mnt).stdout.split() == ["proj"]
+        assert sh("ls", m / "proj").stdout.split() == ["ds"]
+        art = m / "proj/ds"
+        assert sh("ls", art).stdout.split() == ["best", "latest", "v0", "v1", "v2"]
+        assert sh("readlink", art / "latest").stdout.strip() == "v2"
+        assert sh("readlink", art / "best").stdout.strip() == "v1"
+        for label, copy in versions.items():
+            found = sh("find", art / label, "-type", "f", "-printf", "%P %s\n").stdout
+            expected = {f"{p.relative_to(copy).as_posix()} {p.stat().st_size}"
+                        for p in copy.rglob("*") if p.is_file()}  # fmt: skip
+            assert set(found.splitlines()) == expected
+            sh("diff", "-r", art / label, copy)
+        # cp -r, cat, stat, sha256sum, through an alias too
+        sh("cp", "-r", art / "v1", store_env.tmp / "out-v1")
+        sh("diff", "-r", store_env.tmp / "out-v1", versions["v1"])
+        assert sh("cat", art / "latest/labels.csv").stdout == "file,label\n"
+        assert sh("stat", "-c", "%s %A", art / "v0/train/deep/er/still/x.bin").stdout.split() \
+            == ["200000", "-r--r--r--"]  # fmt: skip
+        assert sh("stat", "-L", "-c", "%F", art / "latest").stdout.strip() == "directory"
+        listed = sh("sh", "-c", "cd '%s' && find . -type f -exec sha256sum {} +" % (art / "v0"))
+        sums = {line[66:].removeprefix("./"): line[:64] for line in listed.stdout.splitlines()}
+        assert sums == tree_digests(versions["v0"])
+        sh("diff", "-r", f"{art}/latest/", versions["v2"])
+
+
+def test_xattrs_show_identity(embedded: StoreEnv, local_versions: dict[str, Path]) -> None:
+    store_env = embedded
+    entries = digests_of(store_env, "proj/ds:v1")
+    with mounted(store_env) as m:
+        shown = sh("getfattr", "-d", m / "proj/ds/v1/train/0003.png").stdout
+        assert f'user.artfs.digest="{entries["train/0003.png"]["digest"]}"' in shown
+        shown = sh("getfattr", "-d", m / "proj/ds/v1").stdout
+        assert 'user.artfs.version="v1"' in shown
+        assert "user.artfs.artifact=" in shown and '/proj/ds"' in shown
+        shown = sh("getfattr", "-d", m / "proj/ds/latest").stdout  # follows the alias
+        assert 'user.artfs.version="v2"' in shown
+        assert "user.artfs.stats=" in sh("getfattr", "-d", m.mnt).stdout
+
+
+def test_new_versions_and_moved_aliases_appear_within_ttl(store_env: StoreEnv) -> None:
+    src = _sample(store_env.tmp / "src")
+    store_env.cli("put", src, "-n", "proj/ds")
+    with mounted(store_env, "--metadata-ttl", "1") as m:
+        art = m / "proj/ds"
+        assert sh("ls", art).stdout.split() == ["latest", "v0"]
+        assert not (art / "v1").exists()  # now a cached negative entry
+        (src / "labels.csv").write_bytes(b"new\n")
+        store_env.cli("put", src, "-n", "proj/ds", "-a", "best")
+        assert wait_until(lambda: sh("readlink", art / "latest").stdout.strip() == "v1", 4)
+        assert sh("ls", art).stdout.split() == ["best", "latest", "v0", "v1"]
+        assert (art / "v1").is_dir()
+        assert sh("cat", art / "latest/labels.csv").stdout == "new\n"
+        store_env.cli("alias", "set", "proj/ds:v0", "best")
+        assert wait_until(lambda: sh("readlink", art / "best").stdout.strip() == "v0", 4)
+        store_env.cli("put", src, "-n", "proj/other")  # a new artifact shows up as well
+        assert wait_until(lambda: "other" in sh("ls", m / "proj").stdout.split(), 4)
+
+
+def test_every_change_fails_with_erofs(embedded: StoreEnv, local_versions: dict) -> None:
+    store_env, versions = embedded, local_versions
+    with mounted(store_env) as m:
+        art = m / "proj/ds"
+        v = art / "v1"
+        attempts = [
+            ["touch", v / "new-file"],
+            ["sh", "-c", f"echo x > '{v}/labels.csv'"],
+            ["sh", "-c", f"echo x >> '{v}/labels.csv'"],
+            ["truncate", "-s", "0", v / "labels.csv"],
+            ["touch", v / "labels.csv"],
+            ["rm", v / "labels.csv"],
+            ["rm", "-r", v / "train"],
+            ["rmdir", v / "test"],
+            ["mkdir", v / "newdir"],
+            ["mkdir", v / "train/newdir"],
+            ["mv", v / "labels.csv", v / "moved.csv"],
+            ["mv", v / "train", v / "moved"],
+            ["chmod", "777", v / "labels.csv"],
+            ["ln", "-s", "x", v / "link"],
+            ["ln", v / "labels.csv", v / "hard"],
+            ["setfattr", "-n", "user.x", "-v", "1", v / "labels.csv"],
+            ["cp", versions["v0"] / "labels.csv", v / "train/copied.csv"],
+            ["mkdir", art / "v9"],
+            ["rm", art / "latest"],
+            ["ln", "-sfn", "v0", art / "latest"],
+            ["rmdir", art / "v0"],
+            ["mkdir", m / "proj/newart"],
+            ["mkdir", m / "newproj"],
+            ["mv", m / "proj", m / "renamed"],
+        ]
+        for cmd in attempts:
+            proc = sh(*cmd, check=False)
+            assert proc.returncode != 0, cmd
+            assert "Read-only file system" in proc.stderr, (cmd, proc.stderr)
+        probe = "import os, sys; os.access(sys.argv[1], os.W_OK) and sys.exit(1)"
+        sh("python3", "-c", probe, v / "labels.csv")
+        sh("diff", "-r", v, versions["v1"])
+        assert sh("ls", art).stdout.split() == ["best", "latest", "v0", "v1", "v2"]
+        assert sh("ls", m.mnt).stdout.split() == ["proj"]
+        assert sh("readlink", art / "latest").stdout.strip() == "v2"
+
+
+def _stamped(path: Path, size: int, chunk: int) -> None:
+    """``size`` bytes in which every ``chunk``-sized piece differs (a stamped random block)."""
+    block = bytearray(os.urandom(1 << 20))
+    with open(path, "wb") as f:
+        for offset in range(0, size, 1 << 20):
+            block[:16] = offset.to_bytes(16, "little")
+            f.write(block[: min(1 << 20, size - offset)])
+
+
+@pytest.mark.slow
+def test_lazy_reads_fetch_only_what_is_read(embedded: StoreEnv) -> None:
+    """A 1 GiB file in 16 MiB chunks: listing fetches nothing, its first MiB one chunk."""
+    store_env = embedded
+    data = store_env.tmp / "data"
+    data.mkdir()
+    _stamped(data / "big.bin", 1 << 30, 16 << 20)
+    (data / "sub").mkdir()
+    (data / "sub/small.txt").write_text("small\n")
+    store_env.cli("put", data, "-n", "proj/big", timeout=300)
+    with open(data / "big.bin", "rb") as f:
+        first_mib = f.read(1 << 20)
+        f.seek(700 << 20)
+        middle = f.read(1 << 20)
+    (data / "big.bin").unlink()
+    with mounted(store_env) as m:
+        version = m / "proj/big/v0"
+        listing = sh("ls", "-lR", version).stdout
+        assert "1073741824" in listing and "small.txt" in listing
+        sh("find", version)
+        sh("stat", version / "big.bin")
+        assert cached_chunks(store_env) == [] and m.stats()["chunks_fetched"] == 0
+        head = sh("sh", "-c", f"head -c 1048576 '{version}/big.bin' | sha256sum").stdout
+        assert head.split()[0] == hashlib.sha256(first_mib).hexdigest()
+        assert 1 <= len(cached_chunks(store_env)) <= 2
+        assert m.stats()["chunks_fetched"] <= 2
+        before = len(cached_chunks(store_env))
+        piece = sh("sh", "-c", f"dd if='{version}/big.bin' bs=1M skip=700 count=1 "
+                   "status=none | sha256sum").stdout  # fmt: skip
+        assert piece.split()[0] == hashlib.sha256(middle).hexdigest()
+        assert len(cached_chunks(store_env)) - before <= 2
+
+
+def test_concurrent_readers_fetch_each_chunk_once(store_env: StoreEnv) -> None:
+    """16 threads read the same files at once, each starting at another 64 KiB of the first
+    chunk, so the daemon gets many requests for one missing chunk at the same time."""
+    store_env.env["ARTFS_CHUNK_SIZE"] = str(1 << 20)
+    rng = random.Random(5)
+    files = {f"f{i}.bin": rng.randbytes((4 << 20) - i * 1000) for i in range(3)}
+    write_tree(store_env.tmp / "data", files)
+    store_env.cli("put", store_env.tmp / "data", "-n", "proj/par")
+    chunks = {c[0] for e in digests_of(store_env, "proj/par:v0").values() for c in e["chunks"]}
+    assert len(chunks) == 12
+    piece = 64 << 10
+    start = threading.Barrier(16)
+    with mounted(store_env) as m:
+        version = m / "proj/par/v0"
+
+        def reader(t: int) -> dict[str, bytes]:
+            out = {}
+            start.wait()
+            for name in sorted(files):
+                size = len(files[name])
+                parts = {}
+                with open(version / name, "rb", buffering=0) as f:
+                    offsets = list(range(0, size, piece))
+                    for off in offsets[t:] + offsets[:t]:
+                        parts[off] = os.pread(f.fileno(), piece, off)
+                out[name] = b"".join(parts[o] for o in sorted(parts))
+            return out
+
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(reader, range(16)))
+        assert all(r == files for r in results)
+        assert m.stats()["chunks_fetched"] == len(chunks)
+        assert len(cached_chunks(store_env)) == len(chunks)
+
+
+def test_corrupt_cached_chunks_are_refetched_or_fail_with_eio(embedded: StoreEnv) -> None:
+    store_env = embedded
+    store_env.env["ARTFS_CHUNK_SIZE"] = SMALL_CHUNKS
+    rng = random.Random(9)
+    files = {"multi.bin": rng.randbytes(200_000), "single.bin": rng.randbytes(40_000)}
+    write_tree(store_env.tmp / "data", files)
+    store_env.cli("put", store_env.tmp / "data", "-n", "proj/c")
+    entries = digests_of(store_env, "proj/c:v0")
+    store_env.cli("warm", "proj/c:v0")
+    assert len(cached_chunks(store_env)) == 5
+
+    def flip(path: Path) -> None:
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        os.chmod(path, 0o644)
+        path.write_bytes(bytes(data))
+
+    def chunk_file(root: Path, digest: str) -> Path:
+        hex_ = digest.split(":")[1]
+        return root / hex_[:2] / hex_[2:]
+
+    first = entries["multi.bin"]["chunks"][1][0]
+    flip(chunk_file(store_env.cache / "chunks", first))  # in the cache only: refetched
+    single = entries["single.bin"]["digest"]
+    flip(chunk_file(store_env.cache / "chunks", single))  # in the cache and in the store
+    flip(chunk_file(store_env.chunk_dir, single))
+    with mounted(store_env) as m:
+        out = sh("sha256sum", m / "proj/c/v0/multi.bin").stdout.split()[0]
+        assert out == hashlib.sha256(files["multi.bin"]).hexdigest()
+        failed = sh("cat", m / "proj/c/v0/single.bin", check=False)
+        assert failed.returncode != 0 and "Input/output error" in failed.stderr
+        stats = m.stats()
+        assert stats["chunks_fetched"] == 1  # the refetched chunk; the bad one never landed
+        assert stats["chunks_corrupt"] == 2
+        assert f"cached chunk {first} is corrupt" in m.log
+        assert f"chunk {single} failed verification twice" in m.log
+    assert digest_bytes(chunk_file(store_env.cache / "chunks", first).read_bytes()) == first
+
+
+def test_large_directory_lists_completely(embedded: StoreEnv) -> None:
+    """100,000 entries in one directory: paged listing neither skips nor repeats."""
+    store_env = embedded
+    from artfs.core.digest import EMPTY_DIGEST
+    from artfs.core.manifest import Manifest, ManifestEntry
+
+    names = [f"f{i:06d}.txt" for i in range(100_000)]
+    client = store_env.client()
+    try:
+        manifest = Manifest(ManifestEntry(f"many/{n}", 0, EMPTY_DIGEST) for n in names)
+        client.backend.commit(client.path("proj/many"), "dataset", manifest)
+    finally:
+        client.close()
+    with mounted(store_env) as m:
+        listed = sh("ls", "-f", m / "proj/many/v0/many").stdout.split()
+        assert sorted(n for n in listed if n not in (".", "..")) == names
+        found = sh("find", m / "proj/many/v0", "-type", "f").stdout.splitlines()
+        assert len(found) == len(set(found)) == 100_000
+        assert m.stats()["chunks_fetched"] == 0
