@@ -67,7 +67,7 @@ def test_alias_rules():
 
 
 def test_digest_format_and_chunking(tmp_path):
-    assert EMPTY_DIGEST == "blake3:" + blake3.blake3(b"").hexdigest()
+    assert "blake3:" + blake3.blake3(b"").hexdigest() == EMPTY_DIGEST
     data = os.urandom(300_000)
     small = tmp_path / "small"
     small.write_bytes(data)
