@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.chunking import mapped
-from ..core.digest import Hasher, digest_bytes, hex_of
+from ..core.digest import digest_bytes, hex_of
 from ..core.errors import DigestMismatch
+from ..store.blobs import make_fanout, unique_name, write_verified
 
 Fetch = Callable[[], Iterable[bytes]]
 TMP_MAX_AGE_S = 3600
@@ -46,8 +46,9 @@ class ChunkCache:
         self.chunk_dir = root / "chunks"
         self.tmp_dir = root / "tmp"
         self.lock_dir = root / "locks"
-        for d in (self.chunk_dir, self.tmp_dir, self.lock_dir):
+        for d in (self.tmp_dir, self.lock_dir):
             d.mkdir(parents=True, exist_ok=True)
+        make_fanout(self.chunk_dir)
         self._mutex = threading.Lock()
         self._locks: dict[str, list] = {}
         self.fetched_chunks = 0
@@ -132,21 +133,7 @@ class ChunkCache:
 
     def _download(self, digest: str, fetch: Fetch) -> Path:
         final = self.path(digest)
-        tmp = self.tmp_dir / f"{hex_of(digest)}.{os.getpid()}.{secrets.token_hex(4)}"
-        hasher, size = Hasher(), 0
-        try:
-            with open(tmp, "xb") as f:
-                for block in fetch():
-                    hasher.update(block)
-                    f.write(block)
-                    size += len(block)
-            actual = hasher.digest()
-            if actual != digest:
-                raise DigestMismatch(f"chunk {digest} arrived with digest {actual}")
-            final.parent.mkdir(exist_ok=True)
-            os.rename(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
+        size = write_verified(self.tmp_dir / unique_name(digest), final, digest, fetch())
         with self._mutex:
             self.fetched_chunks += 1
             self.fetched_bytes += size

@@ -114,15 +114,19 @@ class ChunkOps:
                 stored.append((self.blobs.put(digest, data), True))
             else:
                 stored.append((_verify(digest, data), False))
+        if any(written for _, written in stored):
+            self.blobs.sync()  # durable before any row says live
         with self.db.write(durable=False) as conn:
-            for digest, (size, _) in zip(digests, stored):
-                updated = conn.execute(
-                    chunks.update()
-                    .where(chunks.c.id == ids[digest], chunks.c.state != DELETING)
-                    .values(state=LIVE, size=size, touched_at=now())
-                ).rowcount
-                if not updated:
-                    raise Unavailable(f"chunk {digest} was garbage-collected during upload; retry")
+            conn.execute(
+                chunks.update()
+                .where(chunks.c.id == sa.bindparam("chunk"), chunks.c.state != DELETING)
+                .values(state=LIVE, size=sa.bindparam("bytes"), touched_at=now()),
+                [{"chunk": ids[d], "bytes": size} for d, (size, _) in zip(digests, stored)],
+            )
+            taken = _chunk_rows(conn, digests)
+            gone = [d for d in digests if d not in taken or taken[d].state != LIVE]
+            if gone:
+                raise Unavailable(f"chunk {gone[0]} was garbage-collected during upload; retry")
             if not caller.is_admin:  # admins see every chunk: no claim needed
                 claimed = sorted(set(ids.values()))
                 conn.execute(

@@ -59,6 +59,9 @@ class S3BlobStore:
             self._call(self.s3.upload_fileobj, spool, self.bucket, self.key(digest))
         return size
 
+    def sync(self) -> None:
+        """An object is durable once its PUT returns."""
+
     def iter_read(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(digest)}
         if offset or length is not None:
