@@ -65,6 +65,7 @@ class ManifestEntry:
 
     @classmethod
     def from_json(cls, path: str, obj: Any) -> ManifestEntry:
+        """Parse an entry; ``check`` it before use (``Manifest`` does, once per entry)."""
         if not isinstance(obj, dict):
             raise InvalidManifest(f"{path!r}: an entry must be a JSON object")
         try:
@@ -79,7 +80,7 @@ class ManifestEntry:
             raise InvalidManifest(f"{path!r}: malformed entry ({exc})") from None
         if not isinstance(extra, dict) or (ref is not None and not isinstance(ref, str)):
             raise InvalidManifest(f"{path!r}: malformed entry")
-        return cls(path, size, digest, chunks, ref, extra).check()
+        return cls(path, size, digest, chunks, ref, extra)
 
 
 def version_digest(entries: Iterable[ManifestEntry]) -> str:
