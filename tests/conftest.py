@@ -16,7 +16,8 @@ import pytest
 from artfs.client.client import Client
 from artfs.core.config import load_config
 
-from .util import run_artfs
+from .serverutil import ServerProcess, free_port, start_server
+from .util import BIN, run_artfs, start_service
 
 
 @dataclass
@@ -64,7 +65,15 @@ def _base_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-BACKENDS = ["embedded"]
+BACKENDS = ["embedded", "server"]
+
+
+@pytest.fixture
+def artfs_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real ``artfs server`` process with its own data directory, stopped afterwards."""
+    server = start_server(tmp_path / "server")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -92,3 +101,20 @@ def api_env(store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch) -> StoreEnv:
     for key, value in store_env.env.items():
         monkeypatch.setenv(key, value)
     return store_env
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A local moto S3 server process, with boto3 pointed at it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_service([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    import boto3
+
+    yield boto3.client("s3", endpoint_url=url)
+    proc.kill()
+    proc.wait()

@@ -10,7 +10,7 @@ import click
 from .. import __version__
 from ..client.client import Client
 from ..core.errors import ArtfsError
-from . import cache, data
+from . import admin, cache, data, mount, server
 from .output import fail
 
 
@@ -24,13 +24,20 @@ def cli(ctx: click.Context) -> None:
         ctx.call_on_close(ctx.obj.close)
 
 
-for command in (data.put, data.get, data.ls, data.show, data.alias, data.rm, data.gc):
+for command in (data.put, data.get, data.ls, data.show, data.alias, data.rm, data.gc,
+                data.lineage):  # fmt: skip
     cli.add_command(command)
 cli.add_command(cache.cache_group)
-CLIENT_COMMANDS = {"put", "get", "ls", "show", "alias", "rm", "gc"}
+for command in (server.server, admin.login, admin.whoami, admin.admin):
+    cli.add_command(command)
+for command in (mount.mount, mount.umount, mount.warm):
+    cli.add_command(command)
+CLIENT_COMMANDS = {"put", "get", "ls", "show", "alias", "rm", "gc", "lineage", "whoami", "warm"}
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    argv = mount.fstab_argv(argv, set(cli.commands)) or argv  # as run by mount.fuse3
     try:
         cli.main(args=argv, prog_name="artfs", standalone_mode=False)
     except click.exceptions.Abort:

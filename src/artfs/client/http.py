@@ -39,6 +39,7 @@ from ..core.records import (
     MemberInfo,
     ProjectInfo,
     RunInfo,
+    SweepInfo,
     UserInfo,
     VersionInfo,
     from_dict,
@@ -51,11 +52,12 @@ TIMEOUT = (10, 600)  # connect, read (a commit of a huge manifest or gc may take
 READ_BLOCK = 1 << 20
 UPLOAD_BATCH = 64  # chunks per POST /chunks (the server takes up to 256)
 RESUME_TRIES = 4
-RETRY = Retry(
-    total=6,
+RETRY = Retry(  # about 5 s of retrying: long enough to ride out a server restart
+    total=5,
     read=3,
+    other=0,  # e.g. an untrusted certificate: retrying cannot help
     backoff_factor=0.2,
-    backoff_max=5,
+    backoff_max=2,
     status_forcelist=(429, 500, 502, 503, 504),
     allowed_methods=frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "OPTIONS"}),
     raise_on_status=False,
@@ -99,19 +101,26 @@ def _q(*parts: str) -> str:
     return "/".join(quote(p, safe=":") for p in parts)
 
 
+def _artifact_url(path: ArtifactPath, suffix: str) -> str:
+    """``.../artifacts/{artifact}`` + ``suffix`` (``/versions``, ``/pending``...)."""
+    return f"{API}/projects/{_q(path.entity, path.project)}/artifacts/{_q(path.artifact)}{suffix}"
+
+
 def _version_url(path: ArtifactPath, suffix: str = "") -> str:
-    return (
-        f"{API}/projects/{_q(path.entity, path.project)}/artifacts/{_q(path.artifact)}"
-        f"/versions/{_q(path.alias)}{suffix}"
+    return _artifact_url(path, f"/versions/{_q(path.alias)}{suffix}")
+
+
+def _run_url(run: str, suffix: str = "", kind: str = "runs") -> str:
+    """A run's (or sweep's) URL: its ``entity/project/id`` path, checked by the server."""
+    return f"{API}/{kind}/{quote(run, safe='/')}{suffix}"
+
+
+def _commit_result(answer: dict[str, Any]) -> CommitResult:
+    return CommitResult(
+        version=from_dict(VersionInfo, answer["version"]),
+        created=answer["created"],
+        moved_on=answer.get("moved_on", False),
     )
-
-
-def _versions_url(path: ArtifactPath) -> str:
-    return f"{API}/projects/{_q(path.entity, path.project)}/artifacts/{_q(path.artifact)}/versions"
-
-
-def _run_url(run: str, suffix: str = "") -> str:
-    return f"{API}/runs/{quote(run, safe='/')}{suffix}"
 
 
 class HttpBackend:
@@ -236,12 +245,13 @@ class HttpBackend:
         self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any
     ) -> CommitResult:
         body = {"type": type, "manifest": manifest.to_json(), **options}
-        answer = self._json("POST", _versions_url(path), json=body)
-        return CommitResult(
-            version=from_dict(VersionInfo, answer["version"]),
-            created=answer["created"],
-            moved_on=answer.get("moved_on", False),
-        )
+        return _commit_result(self._json("POST", _artifact_url(path, "/versions"), json=body))
+
+    def upsert_version(
+        self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any
+    ) -> CommitResult:
+        body = {"type": type, "manifest": manifest.to_json(), **options}
+        return _commit_result(self._json("POST", _artifact_url(path, "/pending"), json=body))
 
     def resolve(self, path: ArtifactPath) -> VersionInfo:
         return from_dict(VersionInfo, self._json("GET", _version_url(path)))
@@ -266,7 +276,8 @@ class HttpBackend:
     def list_versions(self, path: ArtifactPath, include_deleted: bool = False) -> list[VersionInfo]:
         params = {"include_deleted": include_deleted}
         return [
-            from_dict(VersionInfo, v) for v in self._json("GET", _versions_url(path), params=params)
+            from_dict(VersionInfo, v)
+            for v in self._json("GET", _artifact_url(path, "/versions"), params=params)
         ]
 
     def update_version(self, path: ArtifactPath, changes: Mapping[str, Any]) -> VersionInfo:
@@ -311,6 +322,18 @@ class HttpBackend:
     def version_runs(self, path: ArtifactPath, relation: str) -> list[RunInfo]:
         answer = self._json("GET", _version_url(path, "/runs"), params={"relation": relation})
         return [from_dict(RunInfo, r) for r in answer]
+
+    def create_sweep(self, entity: str, project: str, config: Mapping[str, Any]) -> SweepInfo:
+        url = f"{API}/projects/{_q(entity, project)}/sweeps"
+        return from_dict(SweepInfo, self._json("POST", url, json={"config": dict(config)}))
+
+    def get_sweep(self, sweep: str) -> SweepInfo:
+        return from_dict(SweepInfo, self._json("GET", _run_url(sweep, kind="sweeps")))
+
+    def claim_trial(self, sweep: str, job_type: str | None = None) -> RunInfo | None:
+        url = _run_url(sweep, "/trials", kind="sweeps")
+        answer = self._json("POST", url, json={"job_type": job_type})
+        return None if answer is None else from_dict(RunInfo, answer)
 
     # -- administration (not part of the Backend protocol) ----------------------------------
 

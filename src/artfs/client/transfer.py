@@ -232,16 +232,17 @@ def write_file(cache: ChunkCache, entry: ManifestEntry, dest: Path) -> os.stat_r
                 fetch_reference(entry, out)
             for chunk in entry.chunks:
                 with open(cache.path(chunk.digest), "rb") as src:
-                    _copy(src.fileno(), out.fileno(), chunk.size)
+                    copy_fd(src.fileno(), out.fileno(), chunk.size)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
     return os.stat(dest)
 
 
-def _copy(src: int, dst: int, size: int) -> None:
-    """Copy in the kernel: ``copy_file_range`` where the filesystems allow it, else
-    ``sendfile`` (across filesystems, e.g. a cache on another disk than the target)."""
+def copy_fd(src: int, dst: int, size: int) -> None:
+    """Copy ``size`` bytes from ``src``'s position to ``dst``'s, in the kernel:
+    ``copy_file_range`` where the filesystems allow it, else ``sendfile`` (across
+    filesystems, e.g. a cache on another disk than the target)."""
     remaining = size
     copy = os.copy_file_range
     while remaining:

@@ -55,6 +55,12 @@ class InodeTable:
         for node in tree.nodes:
             nodes.pop(node.inode, None)
 
+    def discard(self, key: Hashable) -> None:
+        """Drop a node for good: its key (and so its number) is never asked for again."""
+        found = self._numbers.pop(key, None)
+        if found is not None:
+            self._nodes.pop(found[0], None)
+
     def remember(self, node: Node) -> None:
         """The kernel now holds one more reference to ``node``."""
         node.nlookup += 1

@@ -39,8 +39,8 @@ def fsname(name: str) -> bytes:
         return name.encode("utf-8", "surrogatepass")
 
 
-def _attr(inode: int, mode: int, size: int, mtime_ns: int, nlink: int,
-          entry_timeout: float, attr_timeout: float) -> pyfuse3.EntryAttributes:  # fmt: skip
+def attributes(inode: int, mode: int, size: int, mtime_ns: int, nlink: int,
+               entry_timeout: float, attr_timeout: float) -> pyfuse3.EntryAttributes:  # fmt: skip
     attr = pyfuse3.EntryAttributes()
     attr.st_ino = inode
     attr.generation = 0  # inode numbers are never reused within a mount
@@ -60,7 +60,7 @@ def _attr(inode: int, mode: int, size: int, mtime_ns: int, nlink: int,
 def dir_attr(inode: int, mtime_ns: int, timeout: float, attr_timeout: float | None = None,
              nlink: int = 2) -> pyfuse3.EntryAttributes:  # fmt: skip
     attr_timeout = timeout if attr_timeout is None else attr_timeout
-    return _attr(inode, stat.S_IFDIR | 0o555, 0, mtime_ns, nlink, timeout, attr_timeout)
+    return attributes(inode, stat.S_IFDIR | 0o555, 0, mtime_ns, nlink, timeout, attr_timeout)
 
 
 def negative(timeout: float) -> pyfuse3.EntryAttributes:
@@ -188,7 +188,8 @@ class AliasNode(MetaNode):
     def update(self, version: VersionInfo, ttl: float) -> None:
         self.target = version.label.encode()
         mode = stat.S_IFLNK | 0o777
-        self._attr = _attr(self.inode, mode, len(self.target), ns(version.created_at), 1, ttl, ttl)
+        size = len(self.target)
+        self._attr = attributes(self.inode, mode, size, ns(version.created_at), 1, ttl, ttl)
 
 
 class DirNode(Node):
@@ -226,8 +227,8 @@ class FileNode(Node):
     def make_attr(self) -> pyfuse3.EntryAttributes:
         assert self.owner is not None
         mode = stat.S_IFREG | 0o444
-        timeout = IMMUTABLE_TIMEOUT
-        return _attr(self.inode, mode, self.entry.size, self.owner.mtime_ns, 1, timeout, timeout)
+        t = IMMUTABLE_TIMEOUT
+        return attributes(self.inode, mode, self.entry.size, self.owner.mtime_ns, 1, t, t)
 
     def xattrs(self) -> dict[bytes, bytes]:
         out = {b"user.artfs.digest": self.entry.digest.encode()}

@@ -165,7 +165,7 @@ class Operations(ReadOnly, pyfuse3.Operations):
         assert tree is not None
         tree.opened += 1
         fh = self._handle()
-        self._files[fh] = OpenFile(node)
+        self._files[fh] = OpenFile(node, node.entry)
         if self.usage is not None:
             self.usage.opened(tree.info)
         return pyfuse3.FileInfo(fh=fh, keep_cache=True)

@@ -26,8 +26,9 @@ from ..client.backend import Backend
 from ..client.cache import ChunkCache
 from ..core.chunking import chunk_offsets
 from ..core.errors import DigestMismatch
+from ..core.manifest import ManifestEntry
 from .flight import SingleFlight
-from .nodes import FileNode
+from .nodes import Node
 from .stats import MountStats
 
 log = logging.getLogger(__name__)
@@ -135,13 +136,14 @@ class ChunkFiles:
 
 
 class OpenFile:
-    """One open() of a file: its chunk layout and where its sequential run stands."""
+    """One open() of a file with ``entry``'s bytes: its chunk layout and where its
+    sequential run stands."""
 
     __slots__ = ("ahead", "entry", "node", "offsets", "pos", "run_start")
 
-    def __init__(self, node: FileNode):
+    def __init__(self, node: Node, entry: ManifestEntry):
         self.node = node
-        self.entry = node.entry
+        self.entry = entry
         self.offsets = chunk_offsets(self.entry.chunks)
         self.run_start = 0
         self.pos = 0

@@ -6,6 +6,8 @@ reads the header.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -21,7 +23,7 @@ def get_store(request: Request) -> Store:
 
 
 def api_key(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> str | None:
     """The key the request carries; a malformed ``Authorization`` header is refused, not
     mistaken for an anonymous call."""
@@ -30,5 +32,12 @@ def api_key(
     return credentials.credentials if credentials else None
 
 
-def principal(key: str | None = Depends(api_key), store: Store = Depends(get_store)) -> Principal:
+ApiKey = Annotated[str | None, Depends(api_key)]
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def principal(key: ApiKey, store: StoreDep) -> Principal:
     return store.authenticate(key)
+
+
+Caller = Annotated[Principal, Depends(principal)]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from ...core.records import to_dict
-from ...store.access import Principal
-from ...store.service import Store
-from ..auth import get_store, principal
+from ..auth import Caller, StoreDep
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 Json = dict[str, Any]
@@ -21,7 +19,10 @@ class Strict(BaseModel):
 
 
 @router.get("/whoami")
-def whoami(caller: Principal = Depends(principal), store: Store = Depends(get_store)) -> Json:
+def whoami(
+    caller: Caller,
+    store: StoreDep,
+) -> Json:
     return store.whoami(caller)
 
 
@@ -31,9 +32,7 @@ class NewUser(Strict):
 
 
 @router.post("/admin/users")
-def create_user(
-    body: NewUser, caller: Principal = Depends(principal), store: Store = Depends(get_store)
-) -> Json:
+def create_user(caller: Caller, store: StoreDep, body: NewUser) -> Json:
     """A new user and its first API key (shown only in this answer)."""
     user, key = store.create_user(caller, body.name, admin=body.admin)
     return {"user": to_dict(user), "key": to_dict(key)}
@@ -41,7 +40,8 @@ def create_user(
 
 @router.get("/admin/users")
 def list_users(
-    caller: Principal = Depends(principal), store: Store = Depends(get_store)
+    caller: Caller,
+    store: StoreDep,
 ) -> list[Json]:
     return [to_dict(u) for u in store.list_users(caller)]
 
@@ -51,26 +51,22 @@ class NewKey(Strict):
 
 
 @router.post("/admin/keys")
-def create_key(
-    body: NewKey, caller: Principal = Depends(principal), store: Store = Depends(get_store)
-) -> Json:
+def create_key(caller: Caller, store: StoreDep, body: NewKey) -> Json:
     """A new key for the caller (or, for a server admin, any user)."""
     return to_dict(store.create_key(caller, body.user))
 
 
 @router.get("/admin/keys")
 def list_keys(
+    caller: Caller,
+    store: StoreDep,
     user: str | None = None,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> list[Json]:
     return [to_dict(k) for k in store.list_keys(caller, user)]
 
 
 @router.delete("/admin/keys/{key_id}")
-def revoke_key(
-    key_id: str, caller: Principal = Depends(principal), store: Store = Depends(get_store)
-) -> Json:
+def revoke_key(caller: Caller, store: StoreDep, key_id: str) -> Json:
     return to_dict(store.revoke_key(caller, key_id))
 
 
@@ -79,16 +75,12 @@ class NewTeam(Strict):
 
 
 @router.post("/admin/teams")
-def create_team(
-    body: NewTeam, caller: Principal = Depends(principal), store: Store = Depends(get_store)
-) -> Json:
+def create_team(caller: Caller, store: StoreDep, body: NewTeam) -> Json:
     return to_dict(store.create_team(caller, body.name))
 
 
 @router.get("/admin/teams/{team}/members")
-def list_members(
-    team: str, caller: Principal = Depends(principal), store: Store = Depends(get_store)
-) -> list[Json]:
+def list_members(caller: Caller, store: StoreDep, team: str) -> list[Json]:
     return [to_dict(m) for m in store.list_members(caller, team)]
 
 
@@ -98,11 +90,11 @@ class Membership(Strict):
 
 @router.put("/admin/teams/{team}/members/{user}")
 def set_member(
+    caller: Caller,
+    store: StoreDep,
     team: str,
     user: str,
     body: Membership,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> Json:
     """Add a member or change its role (server admins and the team's admins)."""
     return to_dict(store.set_member(caller, team, user, body.role))
@@ -110,10 +102,10 @@ def set_member(
 
 @router.delete("/admin/teams/{team}/members/{user}")
 def remove_member(
+    caller: Caller,
+    store: StoreDep,
     team: str,
     user: str,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> Json:
     return to_dict(store.remove_member(caller, team, user))
 
@@ -125,9 +117,7 @@ class NewProject(Strict):
 
 
 @router.post("/projects")
-def create_project(
-    body: NewProject, caller: Principal = Depends(principal), store: Store = Depends(get_store)
-) -> Json:
+def create_project(caller: Caller, store: StoreDep, body: NewProject) -> Json:
     """Create a project with a visibility (the entity's admins)."""
     return to_dict(store.create_project(caller, body.entity, body.name, body.visibility))
 
@@ -138,10 +128,10 @@ class ProjectSettings(Strict):
 
 @router.patch("/projects/{entity}/{project}")
 def set_visibility(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
     body: ProjectSettings,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> Json:
     return to_dict(store.set_visibility(caller, entity, project, body.visibility))

@@ -1,30 +1,36 @@
 """Chunk transfer: "which do you lack?", streamed verified uploads, ranged reads.
 
 An upload is never buffered whole: the body is handed, as it arrives, to the store's
-``put_chunk`` running on a worker thread, which hashes and writes it to a temporary file
-and keeps it only if the digest matches.
+``put_chunks`` running on a worker thread, which hashes and writes each chunk to a temporary
+file and keeps it only if its digest matches. Many small chunks travel in one request:
+``POST /chunks`` with their bytes back to back and ``Artfs-Chunks: <digest>:<size>,...``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from ...core.errors import ArtfsError
-from ...store.access import Principal
-from ...store.service import Store
-from ..auth import api_key, get_store, principal
+from ..auth import ApiKey, Caller, StoreDep, get_store
+from ..bodies import BodyReader, Frames
 from ..ranges import Unsatisfiable, byte_range
-from ..responses import error_response
+from ..responses import JSONResponse, error_response
 
 router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
-HANDOVER_BYTES = 1 << 20  # the body reaches the worker thread in blocks of about this size
-MAX_QUERY = 10_000
+MAX_BATCH = 256  # chunks in one POST /chunks
+MAX_QUERY = 10_000  # digests in one "which do you lack?"
+BINARY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 
 class DigestList(BaseModel):
@@ -32,78 +38,77 @@ class DigestList(BaseModel):
 
 
 @router.post("/missing")
-def missing(
-    body: DigestList, caller: Principal = Depends(principal), store: Store = Depends(get_store)
-) -> dict[str, list[str]]:
+def missing(caller: Caller, store: StoreDep, body: DigestList) -> dict[str, list[str]]:
     """The digests the caller must upload: absent, or not readable by the caller."""
     return {"missing": store.missing_chunks(caller, body.digests)}
 
 
-class BodyReader:
-    """The request body as a blocking iterator, for code on a worker thread started by
-    ``anyio.to_thread``; blocks are fetched from the event loop as they are consumed."""
-
-    def __init__(self, request: Request):
-        self._stream = request.stream().__aiter__()
-        self._done = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        while block := anyio.from_thread.run(self._next):
-            yield block
-
-    async def _next(self) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        while size < HANDOVER_BYTES and not self._done:
-            try:
-                piece = await self._stream.__anext__()
-            except StopAsyncIteration:
-                self._done = True
-                break
-            parts.append(piece)
-            size += len(piece)
-        return b"".join(parts)
-
-    async def drain(self) -> None:
-        """Read what is left, so a refusal reaches a client still sending its body."""
-        while await self._next():
-            pass
+def parse_batch(header: str) -> list[tuple[str, int]]:
+    """``[(digest, size), ...]`` out of ``Artfs-Chunks: <digest>:<size>,...``."""
+    items = []
+    for part in header.split(","):
+        digest, _, size = part.strip().rpartition(":")
+        if not digest or not size.isdigit() or int(size) == 0:
+            raise ArtfsError(
+                f"malformed Artfs-Chunks entry {part[:90]!r}: expected <digest>:<size>"
+            )
+        items.append((digest, int(size)))
+    if len(items) > MAX_BATCH:
+        raise ArtfsError(f"at most {MAX_BATCH} chunks per request")
+    return items
 
 
-@router.put(
-    "/{digest}",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-        }
-    },
-)
-async def put_chunk(
-    digest: str, request: Request, key: str | None = Depends(api_key)
-) -> dict[str, object]:
-    """Store a chunk; refused (and nothing kept) unless the bytes hash to ``digest``."""
-    store: Store = request.app.state.store
+async def _upload(
+    request: Request, key: str | None, digest: str | None, batch: str = ""
+) -> Response:
+    """Authenticate, then hand the streamed body to ``put_chunks`` on a worker thread: as
+    one chunk (``digest``), or cut into the chunks a ``batch`` header says it holds."""
+    store = get_store(request)
     body = BodyReader(request)
+
+    def work() -> list[int]:
+        caller = store.authenticate(key)
+        if digest is not None:
+            return store.put_chunks(caller, [(digest, body)])
+        sizes = parse_batch(batch)
+        length = request.headers.get("content-length")
+        if length is not None and int(length) != sum(size for _, size in sizes):
+            raise ArtfsError("the body's length is not the sum of the chunk sizes announced")
+        frames = Frames(body)
+        items = [(d, frames.take(size)) for d, size in sizes]
+        stored = store.put_chunks(caller, items)
+        frames.end()
+        return stored
+
     try:
-        caller = await anyio.to_thread.run_sync(store.authenticate, key)
-        stored = await anyio.to_thread.run_sync(store.put_chunk, caller, digest, body)
+        return JSONResponse({"stored": await anyio.to_thread.run_sync(work)})
     except ArtfsError:
         await body.drain()
         raise
     except ClientDisconnect:
         return error_response(400, "error", "the client went away during the upload")
-    return {"digest": digest, "stored": stored}
+
+
+@router.put("/{digest}", openapi_extra=BINARY_BODY)
+async def put_chunk(digest: str, request: Request, key: ApiKey) -> Response:
+    """Store one chunk; refused (and nothing kept) unless the bytes hash to ``digest``."""
+    return await _upload(request, key, digest)
+
+
+@router.post("", openapi_extra=BINARY_BODY)
+async def put_chunks(
+    request: Request, key: ApiKey, artfs_chunks: Annotated[str, Header()]
+) -> Response:
+    """Store several chunks sent back to back, of the sizes ``Artfs-Chunks`` announces."""
+    return await _upload(request, key, None, artfs_chunks)
 
 
 @router.get("/{digest}", response_class=StreamingResponse)
 def get_chunk(
+    caller: Caller,
+    store: StoreDep,
     digest: str,
-    range: str | None = Header(None),  # noqa: A002 - the header's name
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
+    range: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A chunk's bytes, or one ``Range`` of them."""
     size, blocks = store.open_chunk(caller, digest)

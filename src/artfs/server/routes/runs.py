@@ -1,18 +1,16 @@
-"""Runs and lineage. A run is addressed by its full path ``/runs/{entity}/{project}/{id}``,
-which the store parses and checks."""
+"""Runs, lineage and sweeps. A run (or sweep) is addressed by its full path
+``/runs/{entity}/{project}/{id}``, which the store parses and checks."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, ConfigDict
 
 from ...core.names import parse_artifact_path
 from ...core.records import to_dict
-from ...store.access import Principal
-from ...store.service import Store
-from ..auth import get_store, principal
+from ..auth import Caller, StoreDep
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 Json = dict[str, Any]
@@ -31,11 +29,11 @@ class RunStart(BaseModel):
 
 @router.post("/projects/{entity}/{project}/runs")
 def init_run(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
     body: RunStart,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> Json:
     """Start a run, or resume one by id."""
     options = body.model_dump(exclude={"run_id"})
@@ -44,11 +42,11 @@ def init_run(
 
 @router.get("/projects/{entity}/{project}/runs")
 def list_runs(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
     request: Request,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> list[Json]:
     """Runs of a project; every query parameter is a filter (group, job_type, sweep, state,
     name)."""
@@ -63,10 +61,10 @@ class UseBody(BaseModel):
 # The sub-resources come first: ``{run:path}`` would also match ``.../uses``.
 @router.post("/runs/{run:path}/uses")
 def use_version(
+    caller: Caller,
+    store: StoreDep,
     run: str,
     body: UseBody,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> Json:
     """Record that a run used a version."""
     return to_dict(store.use_version(caller, run, parse_artifact_path(body.artifact)))
@@ -74,28 +72,55 @@ def use_version(
 
 @router.get("/runs/{run:path}/versions")
 def run_versions(
+    caller: Caller,
+    store: StoreDep,
     run: str,
     relation: str,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> list[Json]:
     """The versions a run ``logged`` or ``used``."""
     return [to_dict(v) for v in store.run_versions(caller, run, relation)]
 
 
 @router.get("/runs/{run:path}")
-def get_run(
-    run: str, caller: Principal = Depends(principal), store: Store = Depends(get_store)
-) -> Json:
+def get_run(caller: Caller, store: StoreDep, run: str) -> Json:
     return to_dict(store.get_run(caller, run))
 
 
 @router.patch("/runs/{run:path}")
 def update_run(
+    caller: Caller,
+    store: StoreDep,
     run: str,
-    changes: Json = Body(...),
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
+    changes: Annotated[Json, Body()],
 ) -> Json:
     """Merge summary and config, set name or state."""
     return to_dict(store.update_run(caller, run, changes))
+
+
+class SweepBody(BaseModel):
+    config: Json
+
+
+@router.post("/projects/{entity}/{project}/sweeps")
+def create_sweep(
+    caller: Caller, store: StoreDep, entity: str, project: str, body: SweepBody
+) -> Json:
+    return to_dict(store.create_sweep(caller, entity, project, body.config))
+
+
+class TrialBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_type: str | None = None
+
+
+@router.post("/sweeps/{sweep:path}/trials")
+def claim_trial(caller: Caller, store: StoreDep, sweep: str, body: TrialBody) -> Json | None:
+    """Start the run of the sweep's next trial; null when every trial is taken."""
+    run = store.claim_trial(caller, sweep, body.job_type)
+    return None if run is None else to_dict(run)
+
+
+@router.get("/sweeps/{sweep:path}")
+def get_sweep(caller: Caller, store: StoreDep, sweep: str) -> Json:
+    """A sweep by its path ``entity/project/sweep_id``."""
+    return to_dict(store.get_sweep(caller, sweep))

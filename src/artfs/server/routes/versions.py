@@ -8,18 +8,16 @@ path rules whatever the client checked.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict
 
 from ...core.manifest import Manifest
 from ...core.names import ArtifactPath, parse_artifact_path
 from ...core.records import to_dict
-from ...store.access import Principal
 from ...store.gc import DEFAULT_GRACE_S
-from ...store.service import Store
-from ..auth import get_store, principal
+from ..auth import Caller, StoreDep
 
 router = APIRouter(prefix="/api/v1", tags=["versions"])
 ARTIFACT = "/projects/{entity}/{project}/artifacts/{artifact}"
@@ -33,9 +31,9 @@ def version_path(entity: str, project: str, artifact: str, alias: str = "latest"
 
 @router.get("/projects")
 def list_projects(
+    caller: Caller,
+    store: StoreDep,
     entity: str | None = None,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> list[Json]:
     """The projects the caller can read (of one entity, if given)."""
     return [to_dict(p) for p in store.list_projects(caller, entity)]
@@ -43,23 +41,23 @@ def list_projects(
 
 @router.get("/projects/{entity}/{project}/artifacts")
 def list_collections(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
-    type: str | None = None,  # noqa: A002 - the API's name for it
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
+    type: str | None = None,
 ) -> list[Json]:
     return [to_dict(c) for c in store.list_collections(caller, entity, project, type)]
 
 
 @router.get(ARTIFACT + "/versions")
 def list_versions(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
     artifact: str,
     include_deleted: bool = False,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> list[Json]:
     path = version_path(entity, project, artifact)
     return [to_dict(v) for v in store.list_versions(caller, path, include_deleted)]
@@ -75,16 +73,17 @@ class CommitBody(BaseModel):
     tags: list[str] = []
     run: str | None = None
     base: int | None = None
+    ttl: float | None = None  # seconds until gc may delete the version (unless aliased)
 
 
 @router.post(ARTIFACT + "/versions")
 def commit(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
     artifact: str,
     body: CommitBody,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> Json:
     """Commit a new version (or find the latest one has the same content)."""
     options = body.model_dump(exclude={"type", "manifest"})
@@ -98,26 +97,55 @@ def commit(
     return to_dict(result)
 
 
+class UpsertBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str
+    manifest: Json
+    distributed_id: str
+    finish: bool = False
+    description: str | None = None
+    metadata: Json | None = None
+    aliases: list[str] = []
+    tags: list[str] = []
+    run: str | None = None
+
+
+@router.post(ARTIFACT + "/pending")
+def upsert_version(
+    caller: Caller, store: StoreDep, entity: str, project: str, artifact: str, body: UpsertBody
+) -> Json:
+    """Add entries to the pending version of ``distributed_id``; commit it if ``finish``."""
+    options = body.model_dump(exclude={"type", "manifest"})
+    result = store.upsert_version(
+        caller,
+        version_path(entity, project, artifact),
+        body.type,
+        Manifest.from_json(body.manifest),
+        **options,
+    )
+    return to_dict(result)
+
+
 @router.get(VERSION)
 def resolve(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
     artifact: str,
     alias: str,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> Json:
     return to_dict(store.resolve(caller, version_path(entity, project, artifact, alias)))
 
 
 @router.get(VERSION + "/manifest")
 def manifest(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
     artifact: str,
     alias: str,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> Json:
     info, found = store.manifest(caller, version_path(entity, project, artifact, alias))
     return {"version": to_dict(info), "manifest": found.to_json()}
@@ -125,13 +153,13 @@ def manifest(
 
 @router.patch(VERSION)
 def update_version(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
     artifact: str,
     alias: str,
-    changes: Json = Body(...),
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
+    changes: Annotated[Json, Body()],
 ) -> Json:
     """Change description, metadata, aliases (the full list), tags or expires_at."""
     path = version_path(entity, project, artifact, alias)
@@ -140,13 +168,13 @@ def update_version(
 
 @router.delete(VERSION)
 def delete_version(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
     artifact: str,
     alias: str,
     delete_aliases: bool = False,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> Json:
     path = version_path(entity, project, artifact, alias)
     return to_dict(store.delete_version(caller, path, delete_aliases))
@@ -154,13 +182,13 @@ def delete_version(
 
 @router.get(VERSION + "/runs")
 def version_runs(
+    caller: Caller,
+    store: StoreDep,
     entity: str,
     project: str,
     artifact: str,
     alias: str,
     relation: str,
-    caller: Principal = Depends(principal),
-    store: Store = Depends(get_store),
 ) -> list[Json]:
     """The run that logged the version (``logged_by``) or the runs that used it (``used_by``)."""
     path = version_path(entity, project, artifact, alias)
@@ -172,8 +200,6 @@ class GcBody(BaseModel):
 
 
 @router.post("/gc")
-def gc(
-    body: GcBody, caller: Principal = Depends(principal), store: Store = Depends(get_store)
-) -> Json:
+def gc(caller: Caller, store: StoreDep, body: GcBody) -> Json:
     """Expire versions and remove unused chunks (server admins)."""
     return to_dict(store.gc(caller, body.grace))

@@ -1,0 +1,60 @@
+"""``artfs server``: serve one store to a team over HTTP (uvicorn, in the foreground)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory: artfs.db, chunks/ and, on first start, admin.key.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option(
+    "--allow-anonymous-read",
+    is_flag=True,
+    help="Let clients without an API key read public projects.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def server(data: Path, host: str, port: int, tls_cert: str | None, tls_key: str | None,
+           allow_anonymous_read: bool, log_level: str) -> None:  # fmt: skip
+    """Serve the store in DATA over HTTP(S) until interrupted; logs go to stderr."""
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    try:
+        import uvicorn
+
+        from ..server.app import create_app
+        from ..server.bootstrap import open_data_dir
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the server needs the 'server' extra (pip install 'artfs[server]'): {exc}"
+        ) from None
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(message)s")
+    store = open_data_dir(data, anonymous_read=allow_anonymous_read)
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # all logs on stderr
+    uvicorn.run(
+        create_app(store),
+        host=host,
+        port=port,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        log_level=log_level,
+        log_config=log_config,
+    )
