@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,8 @@ from artfs.core.names import parse_artifact_path
 from artfs.store.service import Store
 
 from .pgutil import PgCluster, start_cluster
-from .util import tree_digests, write_tree
+from .serverutil import start_server
+from .util import run_artfs, tree_digests, write_tree
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +69,38 @@ def test_put_get_gc_on_postgres_and_s3(pg, tmp_path, s3):
     info, manifest = client.backend.manifest(path)
     client.download(info, manifest, tmp_path / "out")
     assert tree_digests(tmp_path / "out") == tree_digests(data)
+
+
+def test_two_servers_share_postgres_and_s3(pg, tmp_path, s3):
+    """The scaling story: servers are stateless, so two processes serve one store."""
+    s3.create_bucket(Bucket="team")
+    shared = ("--db", pg.new_database(), "--blobs", "s3://team/artfs")
+    first = start_server(tmp_path / "a", *shared)
+    try:
+        (tmp_path / "b").mkdir()
+        shutil.copy(tmp_path / "a" / "admin.key", tmp_path / "b" / "admin.key")
+        second = start_server(tmp_path / "b", *shared)
+    except BaseException:
+        first.stop()
+        raise
+    try:
+        env = {**os.environ, **_client_env_dirs(tmp_path), **first.client_env()}
+        data = write_tree(tmp_path / "d", {"x.bin": os.urandom(70_000), "y.txt": b"why"})
+        run_artfs("put", data, "-n", "proj/shared", env=env)
+        env2 = {**env, **second.client_env()}
+        out = json.loads(run_artfs("get", "proj/shared", "--root", tmp_path / "o", "--json",
+                                   env=env2).stdout)  # fmt: skip
+        assert out["stats"]["chunks_fetched"] == 2
+        assert tree_digests(tmp_path / "o") == tree_digests(data)
+        assert not (tmp_path / "a" / "chunks").exists() or not list(
+            (tmp_path / "a" / "chunks").rglob("*/*")
+        )
+        assert len(s3.list_objects_v2(Bucket="team")["Contents"]) == 2
+    finally:
+        first.stop()
+        second.stop()
+
+
+def _client_env_dirs(tmp: Path) -> dict[str, str]:
+    return {"ARTFS_CACHE_DIR": str(tmp / "cache"), "ARTFS_HOME": str(tmp / "home"),
+            "XDG_CONFIG_HOME": str(tmp / "config"), "ARTFS_PROJECT": "proj"}  # fmt: skip

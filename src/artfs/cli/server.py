@@ -21,6 +21,20 @@ import click
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
 @click.option(
+    "--db",
+    "db_url",
+    envvar="ARTFS_SERVER_DB",
+    help="Metadata database URL, e.g. postgresql+psycopg://user@host/artfs "
+    "(default: SQLite DATA/artfs.db).",
+)
+@click.option(
+    "--blobs",
+    "blobs_url",
+    envvar="ARTFS_SERVER_BLOBS",
+    help="Chunk store, e.g. s3://bucket/prefix (default: DATA/chunks; AWS_ENDPOINT_URL for "
+    "S3-compatible stores).",
+)
+@click.option(
     "--allow-anonymous-read",
     is_flag=True,
     help="Let clients without an API key read public projects.",
@@ -32,7 +46,8 @@ import click
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
 def server(data: Path, host: str, port: int, tls_cert: str | None, tls_key: str | None,
-           allow_anonymous_read: bool, log_level: str) -> None:  # fmt: skip
+           db_url: str | None, blobs_url: str | None, allow_anonymous_read: bool,
+           log_level: str) -> None:  # fmt: skip
     """Serve the store in DATA over HTTP(S) until interrupted; logs go to stderr."""
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
@@ -46,7 +61,9 @@ def server(data: Path, host: str, port: int, tls_cert: str | None, tls_key: str 
             f"the server needs the 'server' extra (pip install 'artfs[server]'): {exc}"
         ) from None
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(message)s")
-    store = open_data_dir(data, anonymous_read=allow_anonymous_read)
+    store = open_data_dir(
+        data, db_url=db_url, blobs_url=blobs_url, anonymous_read=allow_anonymous_read
+    )
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # all logs on stderr
     uvicorn.run(

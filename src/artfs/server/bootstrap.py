@@ -1,7 +1,8 @@
 """Opening a server's data directory: the store, and on first start an admin and its key.
 
 Layout of ``DIR``: ``artfs.db`` (SQLite), ``chunks/`` (blobs), ``tmp/`` (uploads in flight)
-and ``admin.key`` (the first admin's API key, mode 0600, written once).
+and ``admin.key`` (the first admin's API key, mode 0600, written once). With ``--db`` and
+``--blobs`` the metadata and chunks live elsewhere and ``DIR`` keeps only ``tmp/`` and the key.
 """
 
 from __future__ import annotations
@@ -26,9 +27,17 @@ def write_secret(path: Path, text: str) -> None:
         os.fsync(f.fileno())
 
 
-def open_data_dir(data: Path, *, anonymous_read: bool = False) -> Store:
+def open_data_dir(
+    data: Path,
+    *,
+    db_url: str | None = None,
+    blobs_url: str | None = None,
+    anonymous_read: bool = False,
+) -> Store:
+    """The store of a server: SQLite and chunks in ``data`` unless ``db_url`` (PostgreSQL,
+    shared by several servers) or ``blobs_url`` (S3) say otherwise."""
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = Store.open_local(data, anonymous_read=anonymous_read)
+    store = Store.open(data, db_url=db_url, blobs_url=blobs_url, anonymous_read=anonymous_read)
     key_file = data / ADMIN_KEY_FILE
     key = store.bootstrap_admin(lambda key: write_secret(key_file, key))
     if key:
