@@ -277,7 +277,7 @@ class Artifact:
         aliases: list[str] | None,
     ) -> Artifact:
         self._draft_only()
-        result, self.last_transfer = client.upsert(
+        result, self.last_transfer = client.put(
             client.path(f"{run.project}/{self._name}"),
             self.type,
             self._sources,

@@ -58,32 +58,18 @@ class Client:
     ) -> tuple[CommitResult, TransferStats]:
         """Hash local ``sources``, add known ``entries``, send missing chunks and commit.
 
-        Options go to ``Backend.commit`` (description, metadata, aliases, tags, run, base, ttl).
+        Options go to ``Backend.commit`` (description, metadata, aliases, tags, run, base, ttl);
+        with ``distributed_id`` they go to ``Backend.upsert_version`` instead: the entries join
+        that distributed version, which ``finish=True`` commits.
         """
         stats = TransferStats()
         manifest = self._manifest(sources, entries, stats, progress)
-        if manifest.digest != self.latest_digest(path):
+        distributed = "distributed_id" in options
+        if distributed or manifest.digest != self.latest_digest(path):
             send_missing(self.backend, manifest, sources, stats, progress)
-        commit = functools.partial(self.backend.commit, path, type, manifest, **options)
+        store = self.backend.upsert_version if distributed else self.backend.commit
+        commit = functools.partial(store, path, type, manifest, **options)
         return self._retrying(commit, manifest, sources, stats, progress), stats
-
-    def upsert(
-        self,
-        path: ArtifactPath,
-        type: str,
-        sources: Mapping[str, Path],
-        entries: Iterable[ManifestEntry] = (),
-        *,
-        progress: bool | None = None,
-        **options: Any,
-    ) -> tuple[CommitResult, TransferStats]:
-        """Like ``put``, but add the entries to a distributed version (``Backend.upsert_version``
-        options: distributed_id, finish, description, metadata, aliases, tags, run)."""
-        stats = TransferStats()
-        manifest = self._manifest(sources, entries, stats, progress)
-        send_missing(self.backend, manifest, sources, stats, progress)
-        upsert = functools.partial(self.backend.upsert_version, path, type, manifest, **options)
-        return self._retrying(upsert, manifest, sources, stats, progress), stats
 
     def _manifest(
         self,

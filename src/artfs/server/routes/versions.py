@@ -8,6 +8,7 @@ path rules whatever the client checked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -15,7 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ...core.manifest import Manifest
 from ...core.names import ArtifactPath, parse_artifact_path
-from ...core.records import to_dict
+from ...core.records import CommitResult, to_dict
+from ...store.access import Principal
 from ...store.gc import DEFAULT_GRACE_S
 from ..auth import Caller, StoreDep
 
@@ -63,7 +65,9 @@ def list_versions(
     return [to_dict(v) for v in store.list_versions(caller, path, include_deleted)]
 
 
-class CommitBody(BaseModel):
+class ManifestBody(BaseModel):
+    """What every committing call carries: the artifact type, the manifest, the labels."""
+
     model_config = ConfigDict(extra="forbid")
     type: str
     manifest: Json
@@ -72,6 +76,9 @@ class CommitBody(BaseModel):
     aliases: list[str] = []
     tags: list[str] = []
     run: str | None = None
+
+
+class CommitBody(ManifestBody):
     base: int | None = None
     ttl: float | None = None  # seconds until gc may delete the version (unless aliased)
 
@@ -86,28 +93,12 @@ def commit(
     body: CommitBody,
 ) -> Json:
     """Commit a new version (or find the latest one has the same content)."""
-    options = body.model_dump(exclude={"type", "manifest"})
-    result = store.commit(
-        caller,
-        version_path(entity, project, artifact),
-        body.type,
-        Manifest.from_json(body.manifest),
-        **options,
-    )
-    return to_dict(result)
+    return _commit_with(store.commit, caller, version_path(entity, project, artifact), body)
 
 
-class UpsertBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: str
-    manifest: Json
+class UpsertBody(ManifestBody):
     distributed_id: str
     finish: bool = False
-    description: str | None = None
-    metadata: Json | None = None
-    aliases: list[str] = []
-    tags: list[str] = []
-    run: str | None = None
 
 
 @router.post(ARTIFACT + "/pending")
@@ -115,15 +106,15 @@ def upsert_version(
     caller: Caller, store: StoreDep, entity: str, project: str, artifact: str, body: UpsertBody
 ) -> Json:
     """Add entries to the pending version of ``distributed_id``; commit it if ``finish``."""
+    return _commit_with(store.upsert_version, caller, version_path(entity, project, artifact), body)
+
+
+def _commit_with(
+    method: Callable[..., CommitResult], caller: Principal, path: ArtifactPath, body: ManifestBody
+) -> Json:
+    """Call a committing store method with the body's manifest (checked there) and options."""
     options = body.model_dump(exclude={"type", "manifest"})
-    result = store.upsert_version(
-        caller,
-        version_path(entity, project, artifact),
-        body.type,
-        Manifest.from_json(body.manifest),
-        **options,
-    )
-    return to_dict(result)
+    return to_dict(method(caller, path, body.type, Manifest.from_json(body.manifest), **options))
 
 
 @router.get(VERSION)
