@@ -8,6 +8,8 @@ from pathlib import Path
 
 import blake3
 
+from artfs.core.digest import digest_bytes
+
 from .util import dir_bytes, tree_digests, write_tree
 
 
@@ -140,16 +142,22 @@ def test_rm_then_gc_removes_only_chunks_no_version_uses(store_env, tmp_path):
     assert gone.returncode == 1 and "deleted" in gone.stderr
 
 
-def test_gc_grace_period_keeps_recent_unused_chunks(store_env, tmp_path):
+def test_gc_spares_recent_uploads_but_not_deleted_versions(store_env, tmp_path):
     data = tmp_path / "d"
     write_tree(data, {"a": b"first"})
     put(store_env, data, "proj/g")
     write_tree(data, {"a": b"second"})
     put(store_env, data, "proj/g")
+    client = store_env.client()
+    in_flight = b"uploaded, not committed yet"
+    client.backend.put_chunk(digest_bytes(in_flight), in_flight)
+    client.close()
     store_env.cli("rm", "proj/g:v0")
-    out = store_env.cli("gc").stdout  # default grace: 24h
-    assert "removed 0 chunks" in out
-    assert "removed 1 chunks" in store_env.cli("gc", "--grace", "0").stdout
+    out = store_env.cli("gc").stdout  # default grace 24h: the deleted version's chunk goes
+    assert "removed 1 chunks (5 B)" in out
+    assert chunk_file(store_env, digest_bytes(in_flight)).exists()
+    assert "removed 1 chunks (27 B)" in store_env.cli("gc", "--grace", "0").stdout
+    assert not chunk_file(store_env, digest_bytes(in_flight)).exists()
 
 
 def test_delete_is_refused_while_aliased(store_env, tmp_path):

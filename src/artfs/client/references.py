@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -20,11 +21,11 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
-from ..core.digest import Hasher, digest_bytes
-from ..core.errors import ArtfsError, InvalidPath
+from ..core.digest import Hasher, digest_bytes, verify_stream
+from ..core.errors import ArtfsError, DigestMismatch, InvalidPath, NotFound
 from ..core.manifest import ManifestEntry
 from ..core.paths import check_path
-from ..store.s3blobs import s3_client
+from ..store.s3blobs import s3_call, s3_client
 
 DEFAULT_MAX_OBJECTS = 10_000_000
 BLOCK = 1 << 20
@@ -97,16 +98,13 @@ def _http_entry(uri: str, name: str | None, checksum: bool) -> ManifestEntry:
 
 
 def _s3_entries(uri: str, name: str | None, checksum: bool, limit: int) -> list[ManifestEntry]:
-    from botocore.exceptions import ClientError
-
     parsed = urlparse(uri)
     bucket, key = parsed.netloc, parsed.path.lstrip("/")
     s3 = s3_client()
+    what = f"reference {uri}"
     try:
-        objects = [(key, s3.head_object(Bucket=bucket, Key=key))] if key else []
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-            raise ArtfsError(f"reference {uri}: {exc}") from None
+        objects = [(key, s3_call(what, s3.head_object, Bucket=bucket, Key=key))] if key else []
+    except NotFound:
         objects = []
     if objects:
         entries_for = [(name or Path(key).name, key, objects[0][1])]
@@ -115,12 +113,12 @@ def _s3_entries(uri: str, name: str | None, checksum: bool, limit: int) -> list[
         base = name if name is not None else Path(key.rstrip("/")).name
         entries_for = []
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for page in pages:
+        for page in s3_call(what, list, pages):
             for obj in page.get("Contents", []):
                 if obj["Size"] == 0 and obj["Key"].endswith("/"):
                     continue
                 rel = obj["Key"][len(prefix) :]
-                head = s3.head_object(Bucket=bucket, Key=obj["Key"])  # for its version id
+                head = s3_call(what, s3.head_object, Bucket=bucket, Key=obj["Key"])  # version id
                 entries_for.append(("/".join(filter(None, [base, rel])), obj["Key"], head))
                 if len(entries_for) >= limit:
                     break
@@ -143,31 +141,30 @@ def _s3_entries(uri: str, name: str | None, checksum: bool, limit: int) -> list[
 def fetch_reference(entry: ManifestEntry, out: IO[bytes]) -> None:
     """Write a reference entry's bytes to ``out``, refusing them if the target changed."""
     assert entry.ref is not None
-    kind = entry.extra.get("checksum", "none")
     scheme = urlparse(entry.ref).scheme
-    if scheme == "file":
-        local = Path(unquote(urlparse(entry.ref).path))
-        if not local.is_file():
-            raise ReferenceChanged(f"{entry.path}: referenced file {local} is missing")
-        blocks = _read_file(local)
-    elif scheme in ("http", "https"):
-        response = requests.get(entry.ref, stream=True, timeout=TIMEOUT_S)
-        _check_http(entry.ref, response)
-        if kind == "etag" and response.headers.get("ETag") != entry.extra.get("etag"):
-            raise ReferenceChanged(f"{entry.path}: {entry.ref} changed since it was logged")
-        blocks = response.iter_content(BLOCK)
-    else:
-        blocks = _s3_blocks(entry)
-    hasher, size = Hasher(), 0
-    for block in blocks:
-        hasher.update(block)
-        out.write(block)
-        size += len(block)
-    if kind == "content" and (hasher.digest() != entry.digest or size != entry.size):
-        raise ReferenceChanged(
-            f"{entry.path}: referenced {entry.ref} changed since it was logged "
-            f"(its content no longer matches {entry.digest})"
-        )
+    with contextlib.ExitStack() as stack:
+        if scheme == "file":
+            local = Path(unquote(urlparse(entry.ref).path))
+            if not local.is_file():
+                raise ReferenceChanged(f"{entry.path}: referenced file {local} is missing")
+            blocks = _read_file(local)
+        elif scheme in ("http", "https"):
+            response = stack.enter_context(requests.get(entry.ref, stream=True, timeout=TIMEOUT_S))
+            _check_http(entry.ref, response)
+            blocks = response.iter_content(BLOCK)
+        else:
+            blocks = _s3_blocks(entry)
+        if entry.extra.get("checksum") != "content":
+            for block in blocks:
+                out.write(block)
+            return
+        try:
+            verify_stream(entry.digest, blocks, out.write, limit=None)
+        except DigestMismatch:
+            raise ReferenceChanged(
+                f"{entry.path}: referenced {entry.ref} changed since it was logged "
+                f"(its content no longer matches {entry.digest})"
+            ) from None
 
 
 def _s3_blocks(entry: ManifestEntry) -> Iterator[bytes]:
@@ -175,10 +172,12 @@ def _s3_blocks(entry: ManifestEntry) -> Iterator[bytes]:
     args = {"Bucket": parsed.netloc, "Key": parsed.path.lstrip("/")}
     if entry.extra.get("version_id"):
         args["VersionId"] = entry.extra["version_id"]
-    obj = s3_client().get_object(**args)
+    what = f"{entry.path}: reference {entry.ref}"
+    obj = s3_call(what, s3_client().get_object, **args)
     if entry.extra.get("checksum") == "etag" and obj["ETag"].strip('"') != entry.extra.get("etag"):
         raise ReferenceChanged(f"{entry.path}: {entry.ref} changed since it was logged")
-    yield from obj["Body"].iter_chunks(BLOCK)
+    with contextlib.closing(obj["Body"]) as body:
+        yield from body.iter_chunks(BLOCK)
 
 
 def _read_file(path: Path) -> Iterator[bytes]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 
 import blake3
 
-from .errors import InvalidManifest
+from .errors import DigestMismatch, InvalidManifest
 
 PREFIX = "blake3:"
 _DIGEST_RE = re.compile(r"blake3:[0-9a-f]{64}\Z")
@@ -48,3 +49,33 @@ def hex_of(digest: str) -> str:
 
 
 EMPTY_DIGEST = digest_bytes(b"")
+
+
+MAX_CHUNK_BYTES = 256 << 20  # the largest chunk a store accepts (the default chunk is 16 MiB)
+Block = bytes | bytearray | memoryview
+
+
+def verify_stream(
+    digest: str,
+    data: Block | Iterable[Block],
+    sink: Callable[[Block], object] | None = None,
+    limit: int | None = MAX_CHUNK_BYTES,
+) -> int:
+    """Hash ``data`` (a buffer or an iterable of blocks) while passing each block to ``sink``;
+    raise ``DigestMismatch`` unless the bytes hash to ``digest``. Returns the size.
+
+    ``limit`` stops an endless stream early. Callers keep what ``sink`` wrote only if this
+    returns: that is how every upload is verified before it is stored.
+    """
+    hasher, size = Hasher(), 0
+    for block in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+        size += len(block)
+        if limit is not None and size > limit:
+            raise InvalidManifest(f"chunk {digest} is larger than {limit} bytes; not stored")
+        hasher.update(block)
+        if sink is not None:
+            sink(block)
+    actual = hasher.digest()
+    if actual != digest:
+        raise DigestMismatch(f"bytes sent as {digest} have the digest {actual}; not stored")
+    return size

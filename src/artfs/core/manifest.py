@@ -14,6 +14,7 @@ from .paths import check_path
 
 FORMAT_NAME = "artfs.manifest"
 FORMAT_VERSION = 1
+REFERENCE_SCHEMES = ("file://", "http://", "https://", "s3://")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class ManifestEntry:
         if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0:
             raise InvalidManifest(f"{self.path}: size must be a non-negative integer")
         if self.ref is not None:
+            if not isinstance(self.ref, str) or not self.ref.startswith(REFERENCE_SCHEMES):
+                raise InvalidManifest(f"{self.path}: a reference must be a file://, http(s):// "
+                                      "or s3:// URI")  # fmt: skip
             if self.chunks:
                 raise InvalidManifest(f"{self.path}: a reference entry has no chunks")
             return self

@@ -84,6 +84,11 @@ def require_write(conn: Connection, caller: Principal, project: Row, anonymous_r
         )
 
 
+def can_create_in(conn: Connection, caller: Principal, entity_id: int) -> bool:
+    """Whether the caller may create projects in an entity: itself, or a team it belongs to."""
+    return caller.is_admin or entity_id in entity_ids(conn, caller)
+
+
 def require_entity_member(conn: Connection, caller: Principal, entity_id: int, name: str) -> str:
     """The caller's role in an entity, or ``PermissionDenied``."""
     if caller.is_admin:

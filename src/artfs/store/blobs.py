@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from ..core.digest import PREFIX, Hasher, hex_of
-from ..core.errors import DigestMismatch, NotFound
+from ..core.digest import PREFIX, hex_of, verify_stream
+from ..core.errors import NotFound
 
 READ_BLOCK = 1 << 20
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -45,12 +45,6 @@ class BlobStore(Protocol):
         """Remove abandoned partial uploads last written before ``older_than``."""
 
 
-def blocks(data: Data) -> Iterable[bytes | bytearray | memoryview]:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return (data,)
-    return data
-
-
 def make_fanout(root: Path) -> None:
     """Create ``root`` and its 256 two-hex-digit subdirectories once, not on every write."""
     root.mkdir(parents=True, exist_ok=True)
@@ -67,16 +61,9 @@ def unique_name(digest: str) -> str:
 def write_verified(tmp: Path, final: Path, digest: str, data: Data) -> int:
     """Write ``data`` to ``tmp`` while hashing it and rename it to ``final`` only if its digest
     is ``digest``: whoever opens ``final`` sees exactly the promised bytes. Returns the size."""
-    hasher, size = Hasher(), 0
     try:
         with open(tmp, "wb") as f:  # a name left by a crashed writer is overwritten
-            for block in blocks(data):
-                hasher.update(block)
-                f.write(block)
-                size += len(block)
-        actual = hasher.digest()
-        if actual != digest:
-            raise DigestMismatch(f"bytes sent as {digest} have the digest {actual}; not stored")
+            size = verify_stream(digest, data, f.write)
         os.rename(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)

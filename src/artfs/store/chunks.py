@@ -14,12 +14,12 @@ from collections.abc import Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..core.digest import Hasher, check_digest
-from ..core.errors import DigestMismatch, NotFound, Unauthenticated, Unavailable
+from ..core.digest import check_digest, verify_stream
+from ..core.errors import NotFound, Unauthenticated, Unavailable
 from .access import Principal, entity_ids
-from .blobs import BlobStore, Data, blocks
+from .blobs import BlobStore, Data
 from .db import Database
-from .lookup import DELETED, batched, now
+from .lookup import DELETED, batched, insert_missing, now
 from .schema import artifacts, chunk_claims, chunks, projects, version_chunks, versions
 
 LIVE = "live"
@@ -66,14 +66,17 @@ class ChunkOps:
         """The digests the caller must upload: absent, or not visible to the caller."""
         wanted = sorted({check_digest(d) for d in digests})
         present: dict[str, int] = {}
-        with self.db.write(durable=False) as conn:
+        # Anonymous callers cannot upload, so they need no fence against gc (and no write lock).
+        transaction = self.db.read() if caller.anonymous else self.db.write(durable=False)
+        with transaction as conn:
             for part in batched(wanted):
                 query = sa.select(chunks.c.digest, chunks.c.id).where(
                     chunks.c.digest.in_(part), chunks.c.state == LIVE
                 )
                 present.update((digest, id_) for digest, id_ in conn.execute(query))
             visible = visible_chunk_ids(conn, caller, list(present.values()), self.anonymous_read)
-            _touch(conn, sorted(visible))
+            if not caller.anonymous:
+                touch_chunks(conn, sorted(visible))
         return [d for d in wanted if present.get(d) not in visible]
 
     def put_chunk(self, caller: Principal, digest: str, data: Data) -> int:
@@ -81,7 +84,7 @@ class ChunkOps:
         return self.put_chunks(caller, [(digest, data)])[0]
 
     def put_chunks(self, caller: Principal, items: Sequence[tuple[str, Data]]) -> list[int]:
-        """Store chunks after verifying their bytes; bytes written each (0 when deduplicated).
+        """Store chunks after verifying their bytes; returns each chunk's verified size.
 
         Bytes are verified even when a chunk is already stored, so an upload can only ever
         claim a chunk by proving it holds the content. The rows are claimed (``uploading``,
@@ -95,17 +98,12 @@ class ChunkOps:
             rows = _chunk_rows(conn, digests)
             busy = [d for d, r in rows.items() if r.state == DELETING]
             if busy:
-                raise Unavailable(f"chunk {busy[0]} is being garbage-collected; retry shortly")
+                raise Unavailable("the store is busy with these chunks; retry shortly")
             new = sorted(set(digests) - rows.keys())
             if new:
-                conn.execute(
-                    chunks.insert(),
-                    [
-                        {"digest": d, "size": 0, "state": UPLOADING, "touched_at": now()}
-                        for d in new
-                    ],
-                )
-            _touch(conn, [r.id for r in rows.values()])
+                fresh = {"size": 0, "state": UPLOADING, "touched_at": now()}
+                insert_missing(conn, chunks, [{"digest": d, **fresh} for d in new])
+            touch_chunks(conn, [r.id for r in rows.values()])
             ids = {d: r.id for d, r in _chunk_rows(conn, digests).items()}
         stored: list[tuple[int, bool]] = []  # (size, newly written) per item
         for digest, data in items:
@@ -113,7 +111,7 @@ class ChunkOps:
             if row is None or row.state == UPLOADING or not self.blobs.exists(digest):
                 stored.append((self.blobs.put(digest, data), True))
             else:
-                stored.append((_verify(digest, data), False))
+                stored.append((verify_stream(digest, data), False))
         if any(written for _, written in stored):
             self.blobs.sync()  # durable before any row says live
         with self.db.write(durable=False) as conn:
@@ -129,16 +127,20 @@ class ChunkOps:
                 raise Unavailable(f"chunk {gone[0]} was garbage-collected during upload; retry")
             if not caller.is_admin:  # admins see every chunk: no claim needed
                 claimed = sorted(set(ids.values()))
+                claims = [
+                    {"chunk_id": c, "entity_id": caller.id, "claimed_at": now()} for c in claimed
+                ]
+                insert_missing(conn, chunk_claims, claims)
                 conn.execute(
-                    chunk_claims.delete().where(
+                    chunk_claims.update()
+                    .where(
                         chunk_claims.c.chunk_id.in_(claimed), chunk_claims.c.entity_id == caller.id
                     )
+                    .values(claimed_at=now())
                 )
-                conn.execute(
-                    chunk_claims.insert(),
-                    [{"chunk_id": c, "entity_id": caller.id, "claimed_at": now()} for c in claimed],
-                )
-        return [size if written else 0 for size, written in stored]
+        # The verified size whether or not the store had the bytes: the answer must not tell
+        # a caller that someone else stored the same content.
+        return [size for size, _ in stored]
 
     def read_chunk(
         self, caller: Principal, digest: str, offset: int = 0, length: int | None = None
@@ -170,16 +172,6 @@ def _chunk_rows(conn: Connection, digests: Sequence[str]) -> dict[str, Row]:
     return rows
 
 
-def _touch(conn: Connection, ids: Sequence[int]) -> None:
+def touch_chunks(conn: Connection, ids: Sequence[int]) -> None:
     for part in batched(sorted(ids)):
         conn.execute(chunks.update().where(chunks.c.id.in_(part)).values(touched_at=now()))
-
-
-def _verify(digest: str, data: Data) -> int:
-    hasher, size = Hasher(), 0
-    for block in blocks(data):
-        hasher.update(block)
-        size += len(block)
-    if hasher.digest() != digest:
-        raise DigestMismatch(f"upload of {digest} holds bytes with another digest; not stored")
-    return size

@@ -12,6 +12,7 @@ durable commit makes durable with it, skips that sync. PostgreSQL relies on row 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..core.errors import Unavailable
 from .schema import SCHEMA_VERSION, meta, metadata
 
 BUSY_TIMEOUT_S = 120
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -64,7 +66,7 @@ class Database:
         """
         options = {"artfs_write": True, "artfs_sync": "FULL" if durable else "NORMAL"}
         with (
-            _database_errors(),
+            _database_errors(self.is_sqlite),
             self._writer,
             self.engine.connect().execution_options(**options) as conn,
             conn.begin(),
@@ -74,7 +76,7 @@ class Database:
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: one consistent snapshot, no write lock."""
-        with _database_errors(), self.engine.connect() as conn, conn.begin():
+        with _database_errors(self.is_sqlite), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def close(self) -> None:
@@ -82,12 +84,17 @@ class Database:
 
 
 @contextlib.contextmanager
-def _database_errors() -> Iterator[None]:
-    """Turn driver failures (disk full, I/O error, lock timeout) into one-line errors."""
+def _database_errors(detailed: bool) -> Iterator[None]:
+    """Turn driver failures (disk full, I/O error, lock timeout, lost connection) into
+    one-line errors. A database server's messages name hosts and users, so they go to the
+    log, not to callers; a local SQLite file's ("database or disk is full") are shown."""
     try:
         yield
     except sa.exc.OperationalError as exc:
-        raise Unavailable(f"metadata database error: {exc.orig}") from None
+        log.error("metadata database error: %s", exc.orig)
+        raise Unavailable(
+            f"metadata database error: {exc.orig}" if detailed else "metadata database unavailable"
+        ) from None
 
 
 def _sqlite_on_connect(dbapi_conn: object, _record: object) -> None:

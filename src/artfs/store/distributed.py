@@ -19,13 +19,14 @@ from ..core.manifest import Manifest
 from ..core.names import ArtifactPath
 from ..core.records import CommitResult
 from .access import Principal
-from .lookup import COMMITTED, PENDING, now, version_info
+from .fields import check_metadata
+from .lookup import COMMITTED, PENDING, latest_number, now, version_info, version_row
 from .schema import versions
 from .versions import (
     VersionOps,
-    check_metadata,
     checked_labels,
     content_columns,
+    delete_version_rows,
     next_number,
     read_manifest,
     write_manifest,
@@ -106,11 +107,19 @@ class DistributedOps(VersionOps):
                     values["run_pk"] = run_pk
                 conn.execute(versions.update().where(versions.c.id == version_id).values(**values))
             write_manifest(conn, version_id, merged, chunk_ids)
-            if finish:
-                conn.execute(
-                    versions.update()
-                    .where(versions.c.id == version_id)
-                    .values(state=COMMITTED, number=next_number(conn, art.id), created_at=now())
-                )
-                self._set_labels(conn, art, version_id, *labels, keep=True)
-            return CommitResult(version_info(conn, version_id), created=finish)
+            if not finish:
+                return CommitResult(version_info(conn, version_id), created=False)
+            latest = latest_number(conn, art.id)
+            if latest is not None:
+                same = version_row(conn, art, path.with_alias(f"v{latest}"))
+                if same.digest == merged.digest:  # nothing new: the pending version goes
+                    delete_version_rows(conn, version_id)
+                    self._set_labels(conn, art, same.id, *labels, keep=True)
+                    return CommitResult(version_info(conn, same.id), created=False)
+            conn.execute(
+                versions.update()
+                .where(versions.c.id == version_id)
+                .values(state=COMMITTED, number=next_number(conn, art.id), created_at=now())
+            )
+            self._set_labels(conn, art, version_id, *labels, keep=True)
+            return CommitResult(version_info(conn, version_id), created=True)

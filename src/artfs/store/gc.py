@@ -36,16 +36,18 @@ class GcOps:
         cutoff = started - grace
         self._expire_versions(started, report)
         with self.db.write() as conn:
-            unused = (
-                sa.select(chunks.c.id)
+            # The conditions are on the updated row itself: on PostgreSQL an UPDATE that waited
+            # for a commit re-checks them against the row the commit touched, so a chunk a
+            # commit just relied on (touched_at now) is never marked.
+            conn.execute(
+                chunks.update()
                 .where(
                     chunks.c.state.in_((LIVE, UPLOADING)),
                     chunks.c.touched_at < cutoff,
                     ~sa.exists().where(version_chunks.c.chunk_id == chunks.c.id),
                 )
-                .scalar_subquery()
+                .values(state=DELETING)
             )
-            conn.execute(chunks.update().where(chunks.c.id.in_(unused)).values(state=DELETING))
             doomed = conn.execute(
                 sa.select(chunks.c.id, chunks.c.digest, chunks.c.size).where(
                     chunks.c.state == DELETING

@@ -69,8 +69,9 @@ def artifact_row(conn: Connection, project_id: int, name: str, lock: bool = Fals
     return conn.execute(query.with_for_update() if lock else query).first()
 
 
-def require_artifact(conn: Connection, project: Row, name: str) -> Row:
-    row = artifact_row(conn, project.id, name)
+def require_artifact(conn: Connection, project: Row, name: str, lock: bool = False) -> Row:
+    """The artifact row; ``lock`` serializes writers of one artifact (PostgreSQL row lock)."""
+    row = artifact_row(conn, project.id, name, lock)
     if row is None:
         raise NotFound(f"artifact {project.entity_name}/{project.name}/{name} not found")
     return row
@@ -107,7 +108,7 @@ def version_row(conn: Connection, artifact: Row, path: ArtifactPath) -> Row:
         .where(aliases.c.artifact_id == artifact.id, aliases.c.name == label)
     )
     row = conn.execute(query).first()
-    if row is None:
+    if row is None or row.state != COMMITTED:
         raise NotFound(f"{path.collection} has no alias {label!r}")
     return row
 

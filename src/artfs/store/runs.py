@@ -14,8 +14,10 @@ from ..core.errors import Conflict, InvalidName, NotFound
 from ..core.names import ArtifactPath, check_identifier
 from ..core.records import RunInfo, VersionInfo
 from .access import Principal, can_read, require_read, require_write
+from .fields import check_metadata, check_text
 from .lookup import (
     COMMITTED,
+    insert_missing,
     now,
     project_row,
     require_project,
@@ -23,7 +25,7 @@ from .lookup import (
     version_infos,
 )
 from .schema import entities, projects, runs, uses, versions
-from .versions import VersionOps, check_metadata, split_run_path
+from .versions import VersionOps, split_run_path
 
 RESUME_MODES = ("allow", "must", "never")
 RUN_STATES = ("running", "finished", "failed", "crashed")
@@ -95,21 +97,20 @@ class RunOps(VersionOps):
             if row is None and resume == "must":
                 raise NotFound(f"run {entity}/{project}/{run_id} not found (resume='must')")
             if row is None:
-                conn.execute(
-                    runs.insert().values(
-                        project_id=proj.id,
-                        run_id=run_id,
-                        name=name or run_id,
-                        group_name=group,
-                        job_type=job_type,
-                        config=settings,
-                        summary={},
-                        state="running",
-                        sweep_id=sweep,
-                        created_at=now(),
-                        updated_at=now(),
-                    )
-                )
+                new = {
+                    "project_id": proj.id,
+                    "run_id": run_id,
+                    "name": check_text("name", name) or run_id,
+                    "group_name": check_text("group", group),
+                    "job_type": check_text("job_type", job_type),
+                    "config": settings,
+                    "summary": {},
+                    "state": "running",
+                    "sweep_id": check_text("sweep", sweep),
+                    "created_at": now(),
+                    "updated_at": now(),
+                }
+                insert_missing(conn, runs, [new])
             else:
                 values: dict[str, Any] = {"state": "running", "updated_at": now()}
                 if settings:
@@ -143,6 +144,9 @@ class RunOps(VersionOps):
             raise InvalidName(f"cannot change {', '.join(sorted(unknown))} of a run")
         if "state" in changes and changes["state"] not in RUN_STATES:
             raise InvalidName(f"run state must be one of {', '.join(RUN_STATES)}")
+        if "name" in changes and changes["name"] is None:
+            raise InvalidName("a run's name cannot be removed")
+        check_text("name", changes.get("name"))
         with self.db.write() as conn:
             row = self._find_run(conn, caller, run, write=True)
             values: dict[str, Any] = {"updated_at": now()}
@@ -180,15 +184,9 @@ class RunOps(VersionOps):
         with self.db.write() as conn:
             run_row = self._find_run(conn, caller, run, write=True)
             version = self._version(conn, caller, path)
-            exists = conn.execute(
-                sa.select(uses.c.run_pk).where(
-                    uses.c.run_pk == run_row.id, uses.c.version_id == version.id
-                )
-            ).first()
-            if exists is None:
-                conn.execute(
-                    uses.insert().values(run_pk=run_row.id, version_id=version.id, used_at=now())
-                )
+            insert_missing(
+                conn, uses, [{"run_pk": run_row.id, "version_id": version.id, "used_at": now()}]
+            )
             rows = conn.execute(select_versions().where(versions.c.id == version.id)).all()
             return version_infos(conn, rows)[0]
 

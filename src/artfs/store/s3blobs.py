@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ..core.digest import PREFIX, Hasher, hex_of
-from ..core.errors import DigestMismatch, InvalidName, NotFound, Unavailable
-from .blobs import READ_BLOCK, Data, blocks
+from ..core.digest import PREFIX, hex_of, verify_stream
+from ..core.errors import InvalidName, NotFound, Unavailable
+from .blobs import READ_BLOCK, Data
 
 
 def s3_client() -> Any:
@@ -44,17 +44,8 @@ class S3BlobStore:
         return f"{self.prefix}{hex_[:2]}/{hex_[2:]}"
 
     def put(self, digest: str, data: Data) -> int:
-        hasher, size = Hasher(), 0
         with tempfile.TemporaryFile(dir=self.spool_dir) as spool:
-            for block in blocks(data):
-                hasher.update(block)
-                spool.write(block)
-                size += len(block)
-            actual = hasher.digest()
-            if actual != digest:
-                raise DigestMismatch(
-                    f"upload of {digest} holds bytes whose digest is {actual}; not stored"
-                )
+            size = verify_stream(digest, data, spool.write)
             spool.seek(0)
             self._call(self.s3.upload_fileobj, spool, self.bucket, self.key(digest))
         return size
@@ -99,14 +90,19 @@ class S3BlobStore:
         return 0
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        return s3_call(f"blob store s3://{self.bucket}", fn, *args, **kwargs)
 
-        try:
-            return fn(*args, **kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("404", "NoSuchKey", "NotFound"):
-                raise NotFound(f"no object {args or kwargs.get('Key')}") from None
-            raise Unavailable(f"blob store s3://{self.bucket}: {code or exc}") from None
-        except BotoCoreError as exc:
-            raise Unavailable(f"blob store s3://{self.bucket}: {exc}") from None
+
+def s3_call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call boto3, turning its errors into one-line ``NotFound`` or ``Unavailable``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return fn(*args, **kwargs)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
+            raise NotFound(f"{what}: no such object") from None
+        raise Unavailable(f"{what}: {code or exc}") from None
+    except BotoCoreError as exc:
+        raise Unavailable(f"{what}: {exc}") from None

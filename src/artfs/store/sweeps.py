@@ -70,6 +70,11 @@ class SweepOps(RunOps):
         info = self.get_sweep(caller, sweep)
         with self.db.write() as conn:
             proj = self._writable_project(conn, caller, info.entity, info.project)
+            conn.execute(  # agents queue here: each counts the trials the others took
+                sa.select(sweeps.c.id)
+                .where(sweeps.c.project_id == proj.id, sweeps.c.sweep_id == info.id)
+                .with_for_update()
+            )
             taken = conn.execute(
                 sa.select(sa.func.count()).where(
                     runs.c.project_id == proj.id, runs.c.sweep_id == info.id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,17 +15,19 @@ from ..core.names import LATEST, ArtifactPath, check_alias, check_identifier, ch
 from ..core.records import CollectionInfo, CommitResult, ProjectInfo, VersionInfo
 from .access import (
     Principal,
+    can_create_in,
     can_read,
     check_visibility,
-    require_entity_member,
     require_read,
     require_write,
 )
-from .chunks import LIVE, visible_chunk_ids
+from .chunks import LIVE, touch_chunks, visible_chunk_ids
 from .db import Database
+from .fields import check_list, check_metadata, check_seconds, check_text
 from .lookup import (
     COMMITTED,
     DELETED,
+    artifact_row,
     batched,
     check_tags,
     entity_row,
@@ -57,15 +58,6 @@ from .schema import (
 VERSION_FIELDS = ("description", "metadata", "aliases", "tags", "expires_at")
 
 
-def check_metadata(value: object) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidManifest("metadata must be a JSON object")
-    try:
-        return json.loads(json.dumps(dict(value)))
-    except (TypeError, ValueError) as exc:
-        raise InvalidManifest(f"metadata is not JSON-serializable: {exc}") from None
-
-
 class VersionOps:
     db: Database
     anonymous_read: bool
@@ -79,13 +71,12 @@ class VersionOps:
             require_write(conn, caller, project, self.anonymous_read)
             return project
         ent = entity_row(conn, entity)
+        if not caller.is_admin and (ent is None or not can_create_in(conn, caller, ent.id)):
+            # the same answer as for someone else's private project: nothing is revealed
+            raise NotFound(f"project {entity}/{name} not found")
         if ent is None:
-            if not caller.is_admin:
-                raise NotFound(f"entity {entity} not found")
             insert_missing(conn, entities, [{"name": entity, "kind": "team", "created_at": now()}])
             ent = entity_row(conn, entity)
-        else:
-            require_entity_member(conn, caller, ent.id, entity)
         return self.create_project_row(conn, ent.id, name, "private")  # type: ignore[union-attr]
 
     def create_project_row(self, conn: Connection, entity_id: int, name: str, vis: str) -> Row:
@@ -195,6 +186,8 @@ class VersionOps:
         """
         labels = checked_labels(manifest, type, aliases, tags)
         meta = check_metadata(metadata or {})
+        description = check_text("description", description)
+        ttl = check_seconds("ttl", ttl, positive=True)
         digest = manifest.digest
         with self.db.write() as conn:
             proj = self._writable_project(conn, caller, path.entity, path.project)
@@ -230,14 +223,11 @@ class VersionOps:
         self, conn: Connection, proj: Row, name: str, type: str, description: str | None
     ) -> Row:
         check_identifier("artifact", name)
-        query = sa.select(artifacts).where(
-            artifacts.c.project_id == proj.id, artifacts.c.name == name
-        )
-        art = conn.execute(query.with_for_update()).first()
+        art = artifact_row(conn, proj.id, name, lock=True)
         if art is None:
             new = {"project_id": proj.id, "name": name, "type": type, "description": description}
             insert_missing(conn, artifacts, [{**new, "created_at": now()}])
-            art = conn.execute(query.with_for_update()).one()
+            art = artifact_row(conn, proj.id, name, lock=True)
         if art.type != type:
             raise Conflict(
                 f"artifact {proj.entity_name}/{proj.name}/{name} has type {art.type!r}, "
@@ -266,8 +256,7 @@ class VersionOps:
                     f"chunk {digest} is {found[digest].size} bytes, the manifest says {size}"
                 )
         ids = {r.id for r in found.values()}
-        for part in batched(sorted(ids)):
-            conn.execute(chunks.update().where(chunks.c.id.in_(part)).values(touched_at=now()))
+        touch_chunks(conn, sorted(ids))
         return ids
 
     def _run_pk(self, conn: Connection, caller: Principal, run: str) -> int:
@@ -293,15 +282,15 @@ class VersionOps:
         with self.db.write() as conn:
             proj = require_project(conn, path.entity, path.project)
             require_write(conn, caller, proj, self.anonymous_read)
-            art = require_artifact(conn, proj, path.artifact)
+            art = require_artifact(conn, proj, path.artifact, lock=True)
             row = version_row(conn, art, path)
             values: dict[str, Any] = {}
             if "description" in changes:
-                values["description"] = changes["description"]
+                values["description"] = check_text("description", changes["description"])
             if "metadata" in changes:
                 values["metadata"] = check_metadata(changes["metadata"])
             if "expires_at" in changes:
-                values["expires_at"] = changes["expires_at"]
+                values["expires_at"] = check_seconds("expires_at", changes["expires_at"])
             if values:
                 conn.execute(versions.update().where(versions.c.id == row.id).values(**values))
             alias_names = changes.get("aliases")
@@ -310,8 +299,10 @@ class VersionOps:
                 conn,
                 art,
                 row.id,
-                None if alias_names is None else sorted({check_alias(a) for a in alias_names}),
-                None if tag_names is None else check_tags(tag_names),
+                None
+                if alias_names is None
+                else sorted(set(check_list("aliases", alias_names, check_alias))),
+                None if tag_names is None else check_tags(check_list("tags", tag_names, str)),
                 keep=False,
             )
             return version_info(conn, row.id)
@@ -365,7 +356,7 @@ class VersionOps:
         with self.db.write() as conn:
             proj = require_project(conn, path.entity, path.project)
             require_write(conn, caller, proj, self.anonymous_read)
-            art = require_artifact(conn, proj, path.artifact)
+            art = require_artifact(conn, proj, path.artifact, lock=True)
             row = version_row(conn, art, path)
             info = version_info(conn, row.id)
             if info.aliases and not delete_aliases:
@@ -386,7 +377,8 @@ def checked_labels(
     for entry in manifest:
         entry.check()
     manifest.check_tree()
-    return sorted({check_alias(a) for a in aliases} - {LATEST}), check_tags(tags)
+    alias_names = set(check_list("aliases", aliases, check_alias)) - {LATEST}
+    return sorted(alias_names), check_tags(check_list("tags", tags, str))
 
 
 def content_columns(manifest: Manifest) -> dict[str, Any]:
@@ -428,7 +420,11 @@ def read_manifest(conn: Connection, version_id: int) -> Manifest:
 
 
 def delete_version_rows(conn: Connection, version_id: int) -> None:
-    """Mark a version deleted and drop what pins its chunks; gc removes unused bytes."""
+    """Mark a version deleted and drop what pins its chunks. Its chunks lose their grace
+    period, so the next gc removes those no other version uses (a commit in flight that
+    relied on one gets "missing chunks" and sends it again)."""
+    used = sa.select(version_chunks.c.chunk_id).where(version_chunks.c.version_id == version_id)
+    conn.execute(chunks.update().where(chunks.c.id.in_(used)).values(touched_at=0.0))
     conn.execute(aliases.delete().where(aliases.c.version_id == version_id))
     conn.execute(tags.delete().where(tags.c.version_id == version_id))
     conn.execute(manifests.delete().where(manifests.c.version_id == version_id))
