@@ -79,6 +79,15 @@ class ChunkCache:
                 return path
             return self._download(digest, fetch)
 
+    def open(self, digest: str, fetch: Fetch) -> int:
+        """A read-only fd on the cached chunk, fetched first if it is missing or if another
+        process evicts it between the fetch and the open."""
+        while True:
+            try:
+                return os.open(self.ensure(digest, fetch), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # evicted by a concurrent cleanup: fetch it again
+
     def open_checked(self, digest: str) -> int | None:
         """A read-only fd on the cached chunk whose bytes were just checked against the digest;
         None if the chunk is not cached. A cached file that fails the check is evicted, counted

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -109,9 +110,7 @@ class Client:
         progress: bool | None = None,
     ) -> TransferStats:
         stats = TransferStats()
-        entries = [e for e in manifest if is_under(e.path, path_prefix)]
-        if path_prefix and not entries:
-            raise NotFound(f"{info.path} has no files under {path_prefix!r}")
+        entries = _entries_under(info, manifest, path_prefix)
         materialize(
             self.backend,
             self.cache,
@@ -133,9 +132,7 @@ class Client:
     ) -> TransferStats:
         """Fetch a version's chunks into the cache without writing files (``artfs warm``)."""
         stats = TransferStats()
-        entries = [e for e in manifest if is_under(e.path, path_prefix)]
-        if path_prefix and not entries:
-            raise NotFound(f"{info.path} has no files under {path_prefix!r}")
+        entries = _entries_under(info, manifest, path_prefix)
         chunks = {c.digest: c.size for e in entries for c in e.chunks}
         fetch_chunks(self.backend, self.cache, chunks, stats, progress)
         stats.files += len(entries)
@@ -147,12 +144,20 @@ class Client:
         out = io.BytesIO()
         if entry.ref is not None:
             fetch_reference(entry, out)
-            return out.getvalue()
-        fetch_chunks(self.backend, self.cache, {c.digest: c.size for c in entry.chunks},
-                     TransferStats())  # fmt: skip
         for chunk in entry.chunks:
-            out.write(self.cache.path(chunk.digest).read_bytes())
+            fetch = functools.partial(self.backend.read_chunk, chunk.digest)
+            with os.fdopen(self.cache.open(chunk.digest, fetch), "rb") as f:
+                out.write(f.read())
         return out.getvalue()
 
     def close(self) -> None:
         self.backend.close()
+
+
+def _entries_under(
+    info: VersionInfo, manifest: Manifest, prefix: str | None
+) -> list[ManifestEntry]:
+    entries = [e for e in manifest if is_under(e.path, prefix)]
+    if prefix and not entries:
+        raise NotFound(f"{info.path} has no files under {prefix!r}")
+    return entries

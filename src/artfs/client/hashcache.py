@@ -85,9 +85,13 @@ class HashCache:
         return out
 
     def store_many(
-        self, items: Sequence[tuple[os.stat_result, FileContent]], chunk_size: int
+        self,
+        items: Sequence[tuple[os.stat_result, FileContent]],
+        chunk_size: int,
+        hashed: int,
     ) -> None:
-        hashed = time.time_ns()
+        """Remember contents; ``hashed`` is ``time.time_ns()`` taken before the first of these
+        files was statted, the moment the racy-window rule measures from."""
         rows = [
             (
                 st.st_dev,
@@ -111,11 +115,12 @@ class HashCache:
 
     def content(self, path: Path, chunk_size: int) -> FileContent:
         """One file's content digests, from the cache if it can say, else by hashing it."""
+        started = time.time_ns()
         cached = self.lookup_many([os.stat(path)], chunk_size)[0]
         if cached is not None:
             return cached
         st, content = stat_and_hash(path, chunk_size)
-        self.store_many([(st, content)], chunk_size)
+        self.store_many([(st, content)], chunk_size, started)
         return content
 
 

@@ -1,11 +1,14 @@
 """The HTTP backend: the Backend protocol over a team server's API (``artfs server``).
 
-One ``requests.Session`` carries every call, so parallel transfers reuse a pool of
-connections. urllib3 retries, with exponential backoff, what is safe to send again:
-connection failures for every method, and 429/5xx answers and broken reads for every
-method but DELETE (chunk PUTs are idempotent; a repeated commit of the same content finds
-the version it created). A chunk download cut off mid-body resumes with a ``Range`` request
-from the byte where it stopped. Errors come back as the ``ArtfsError`` class the store raised.
+A ``requests.Session`` carries the calls, so parallel transfers reuse a pool of connections.
+urllib3 retries, with exponential backoff, what is safe to send again: connection failures
+(the request never left) for every call, and 429/5xx answers and broken reads for the calls
+that mean the same the second time (reads, chunk uploads, edits, commits: a repeated commit
+of the same content finds the version the first one made). Calls that create something new
+each time (a run without an id, a sweep, a trial, a user, a key, finishing a distributed
+version) go through a second session that retries connection failures only. A chunk download
+cut off mid-body resumes with a ``Range`` request from the byte where it stopped. Errors
+come back as the ``ArtfsError`` class the store raised.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ RETRY = Retry(  # about 5 s of retrying: long enough to ride out a server restar
     raise_on_status=False,
     respect_retry_after_header=True,
 )
+RETRY_UNSENT = Retry(total=3, connect=3, read=0, status=0, other=0, backoff_factor=0.2)
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\] [^'\")]+")
 _BY_STATUS: dict[int, type[ArtfsError]] = {
     401: Unauthenticated,
@@ -97,6 +101,17 @@ class _Concatenation:
         return iter(self.views)
 
 
+def _session(api_key: str | None, retry: Retry, pool: int) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = "artfs-client"
+    if api_key:
+        session.headers["Authorization"] = f"Bearer {api_key}"
+    return session
+
+
 def _q(*parts: str) -> str:
     return "/".join(quote(p, safe=":") for p in parts)
 
@@ -126,19 +141,16 @@ def _commit_result(answer: dict[str, Any]) -> CommitResult:
 class HttpBackend:
     def __init__(self, url: str, api_key: str | None = None):
         self.url = url.rstrip("/")
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=RETRY)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = "artfs-client"
-        if api_key:
-            self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self.session = _session(api_key, RETRY, POOL_SIZE)
+        self._once = _session(api_key, RETRY_UNSENT, 2)  # calls not to be repeated
 
     # -- the wire ---------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, path: str, once: bool = False, **kwargs: Any) -> requests.Response:
+        """One call; ``once`` for calls that must not be repeated after they reached the server."""
+        session = self._once if once else self.session
         try:
-            response = self.session.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
+            response = session.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
             raise Unavailable(
                 f"cannot reach the artfs server at {self.url}: {_reason(exc)}"
@@ -187,8 +199,6 @@ class HttpBackend:
 
     def put_chunks(self, items: Sequence[tuple[str, Data]]) -> list[int]:
         """Send several chunks in one request per ``UPLOAD_BATCH``, their bytes back to back."""
-        if any(not isinstance(data, (bytes, bytearray, memoryview)) for _, data in items):
-            return [self.put_chunk(digest, data) for digest, data in items]
         stored: list[int] = []
         for start in range(0, len(items), UPLOAD_BATCH):
             group = [(d, memoryview(data)) for d, data in items[start : start + UPLOAD_BATCH]]  # type: ignore[arg-type]
@@ -251,7 +261,9 @@ class HttpBackend:
         self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any
     ) -> CommitResult:
         body = {"type": type, "manifest": manifest.to_json(), **options}
-        return _commit_result(self._json("POST", _artifact_url(path, "/pending"), json=body))
+        url = _artifact_url(path, "/pending")
+        once = bool(options.get("finish"))  # a repeated finish would answer "already finished"
+        return _commit_result(self._json("POST", url, once=once, json=body))
 
     def resolve(self, path: ArtifactPath) -> VersionInfo:
         return from_dict(VersionInfo, self._json("GET", _version_url(path)))
@@ -297,7 +309,8 @@ class HttpBackend:
         self, entity: str, project: str, run_id: str | None = None, **options: Any
     ) -> RunInfo:
         url = f"{API}/projects/{_q(entity, project)}/runs"
-        return from_dict(RunInfo, self._json("POST", url, json={"run_id": run_id, **options}))
+        body = {"run_id": run_id, **options}
+        return from_dict(RunInfo, self._json("POST", url, once=run_id is None, json=body))
 
     def update_run(self, run: str, changes: Mapping[str, Any]) -> RunInfo:
         return from_dict(RunInfo, self._json("PATCH", _run_url(run), json=dict(changes)))
@@ -325,27 +338,30 @@ class HttpBackend:
 
     def create_sweep(self, entity: str, project: str, config: Mapping[str, Any]) -> SweepInfo:
         url = f"{API}/projects/{_q(entity, project)}/sweeps"
-        return from_dict(SweepInfo, self._json("POST", url, json={"config": dict(config)}))
+        body = {"config": dict(config)}
+        return from_dict(SweepInfo, self._json("POST", url, once=True, json=body))
 
     def get_sweep(self, sweep: str) -> SweepInfo:
         return from_dict(SweepInfo, self._json("GET", _run_url(sweep, kind="sweeps")))
 
     def claim_trial(self, sweep: str, job_type: str | None = None) -> RunInfo | None:
         url = _run_url(sweep, "/trials", kind="sweeps")
-        answer = self._json("POST", url, json={"job_type": job_type})
+        answer = self._json("POST", url, once=True, json={"job_type": job_type})
         return None if answer is None else from_dict(RunInfo, answer)
 
     # -- administration (not part of the Backend protocol) ----------------------------------
 
     def create_user(self, name: str, admin: bool = False) -> tuple[UserInfo, KeyInfo]:
-        answer = self._json("POST", f"{API}/admin/users", json={"name": name, "admin": admin})
+        body = {"name": name, "admin": admin}
+        answer = self._json("POST", f"{API}/admin/users", once=True, json=body)
         return from_dict(UserInfo, answer["user"]), from_dict(KeyInfo, answer["key"])
 
     def list_users(self) -> list[UserInfo]:
         return [from_dict(UserInfo, u) for u in self._json("GET", f"{API}/admin/users")]
 
     def create_key(self, user: str | None = None) -> KeyInfo:
-        return from_dict(KeyInfo, self._json("POST", f"{API}/admin/keys", json={"user": user}))
+        answer = self._json("POST", f"{API}/admin/keys", once=True, json={"user": user})
+        return from_dict(KeyInfo, answer)
 
     def list_keys(self, user: str | None = None) -> list[KeyInfo]:
         params = {} if user is None else {"user": user}
@@ -381,3 +397,4 @@ class HttpBackend:
 
     def close(self) -> None:
         self.session.close()
+        self._once.close()

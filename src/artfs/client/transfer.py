@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -94,6 +95,7 @@ def hash_sources(
     progress: bool | None = None,
 ) -> dict[str, ManifestEntry]:
     """Manifest entries for local files; unchanged files (by the hash cache) are not read."""
+    started = time.time_ns()
     paths = sorted(sources)
     stat_list = [os.stat(sources[p]) for p in paths]
     cached = hash_cache.lookup_many(stat_list, chunk_size)
@@ -115,7 +117,7 @@ def hash_sources(
 
     with bar:
         hashed = run_parallel(hash_one, todo)
-    hash_cache.store_many(hashed, chunk_size)
+    hash_cache.store_many(hashed, chunk_size, started)
     for path, (_, content) in zip(todo, hashed):
         entries[path] = ManifestEntry.from_content(path, content)
     stats.files += len(entries)
@@ -221,9 +223,12 @@ def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_
     return content.digest == entry.digest
 
 
-def write_file(cache: ChunkCache, entry: ManifestEntry, dest: Path) -> os.stat_result:
-    """Assemble a file next to ``dest``, then rename it into place: from cached chunks, or
-    through its reference (checked against what was logged)."""
+def write_file(
+    cache: ChunkCache, backend: Backend, entry: ManifestEntry, dest: Path
+) -> os.stat_result:
+    """Assemble a file next to ``dest``, then rename it into place: from cached chunks (fetched
+    again if a concurrent cleanup evicted them), or through its reference (checked against
+    what was logged)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.artfs-tmp.{os.getpid()}")
     try:
@@ -231,8 +236,11 @@ def write_file(cache: ChunkCache, entry: ManifestEntry, dest: Path) -> os.stat_r
             if entry.ref is not None:
                 fetch_reference(entry, out)
             for chunk in entry.chunks:
-                with open(cache.path(chunk.digest), "rb") as src:
-                    copy_fd(src.fileno(), out.fileno(), chunk.size)
+                src = cache.open(chunk.digest, functools.partial(backend.read_chunk, chunk.digest))
+                try:
+                    copy_fd(src, out.fileno(), chunk.size)
+                finally:
+                    os.close(src)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -279,10 +287,12 @@ def materialize(
     fetch_chunks(
         backend, cache, {c.digest: c.size for e in stale for c in e.chunks}, stats, progress
     )
-    written = run_parallel(lambda e: (write_file(cache, e, targets[e.path]), e), stale)
+    started = time.time_ns()
+    written = run_parallel(lambda e: (write_file(cache, backend, e, targets[e.path]), e), stale)
     hash_cache.store_many(
         [(st, FileContent(e.size, e.digest, e.chunks)) for st, e in written if e.ref is None],
         chunk_size,
+        started,
     )
     stats.files += len(entries)
     stats.bytes += sum(e.size for e in entries)
