@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from ..core.digest import PREFIX, hex_of, verify_stream
 from ..core.errors import NotFound
@@ -32,7 +32,7 @@ class BlobStore(Protocol):
         """Make every blob put so far durable (one flush for a whole batch of puts)."""
 
     def iter_read(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        """Stream (a range of) a blob in blocks."""
+        """Stream (a range of) a blob in blocks; a missing blob raises ``NotFound`` at once."""
 
     def exists(self, digest: str) -> bool: ...
 
@@ -43,6 +43,18 @@ class BlobStore(Protocol):
 
     def clean_tmp(self, older_than: float) -> int:
         """Remove abandoned partial uploads last written before ``older_than``."""
+
+
+def _blocks_of(f: BinaryIO, length: int | None) -> Iterator[bytes]:
+    """Up to ``length`` bytes (all if None) of an open file, in blocks; closes it."""
+    with f:
+        remaining = -1 if length is None else length
+        while remaining:
+            block = f.read(READ_BLOCK if remaining < 0 else min(READ_BLOCK, remaining))
+            if not block:
+                return
+            remaining -= len(block) if remaining > 0 else 0
+            yield block
 
 
 def make_fanout(root: Path) -> None:
@@ -99,20 +111,11 @@ class LocalBlobStore:
 
     def iter_read(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         try:
-            f = open(self.path(digest), "rb", buffering=0)  # noqa: SIM115 - closed below
+            f = open(self.path(digest), "rb", buffering=0)  # noqa: SIM115 - closed by _blocks
         except FileNotFoundError:
             raise NotFound(f"chunk {digest} is missing from the blob store") from None
-        with f:
-            f.seek(offset)
-            end = None if length is None else offset + length
-            position = offset
-            while end is None or position < end:
-                want = READ_BLOCK if end is None else min(READ_BLOCK, end - position)
-                block = f.read(want)
-                if not block:
-                    break
-                position += len(block)
-                yield block
+        f.seek(offset)
+        return _blocks_of(f, length)
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).exists()

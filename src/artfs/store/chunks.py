@@ -145,13 +145,13 @@ class ChunkOps:
     def read_chunk(
         self, caller: Principal, digest: str, offset: int = 0, length: int | None = None
     ) -> Iterator[bytes]:
-        """Stream a chunk the caller can read (unknown and invisible look the same)."""
-        return self.open_chunk(caller, digest, offset, length)[1]
+        """Stream a chunk the caller can read (unknown and invisible look the same). The blob
+        is opened before this returns, so a missing one fails here, not mid-stream."""
+        self.chunk_size(caller, digest)
+        return self.blobs.iter_read(digest, offset, length)
 
-    def open_chunk(
-        self, caller: Principal, digest: str, offset: int = 0, length: int | None = None
-    ) -> tuple[int, Iterator[bytes]]:
-        """``read_chunk`` plus the chunk's whole size, which a ranged HTTP answer states."""
+    def chunk_size(self, caller: Principal, digest: str) -> int:
+        """The size of a chunk the caller can read, else ``NotFound``."""
         check_digest(digest)
         with self.db.read() as conn:
             row = conn.execute(
@@ -161,7 +161,7 @@ class ChunkOps:
             ).first()
             if row is None or not visible_chunk_ids(conn, caller, [row.id], self.anonymous_read):
                 raise NotFound(f"chunk {digest} not found")
-        return row.size, self.blobs.iter_read(digest, offset, length)
+        return row.size
 
 
 def _chunk_rows(conn: Connection, digests: Sequence[str]) -> dict[str, Row]:

@@ -8,6 +8,7 @@ readers see the whole object or none). ``AWS_ENDPOINT_URL`` points boto3 at a no
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ class S3BlobStore:
             body = self._call(self.s3.get_object, **args)["Body"]
         except NotFound:
             raise NotFound(f"chunk {digest} is missing from the blob store") from None
-        return body.iter_chunks(READ_BLOCK)
+        return _closing_chunks(body)
 
     def exists(self, digest: str) -> bool:
         try:
@@ -91,6 +92,11 @@ class S3BlobStore:
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return s3_call(f"blob store s3://{self.bucket}", fn, *args, **kwargs)
+
+
+def _closing_chunks(body: Any) -> Iterator[bytes]:
+    with contextlib.closing(body):
+        yield from body.iter_chunks(READ_BLOCK)
 
 
 def s3_call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

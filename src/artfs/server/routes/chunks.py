@@ -111,13 +111,14 @@ def get_chunk(
     range: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A chunk's bytes, or one ``Range`` of them."""
-    size, blocks = store.open_chunk(caller, digest)
+    size = store.chunk_size(caller, digest)
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(size)}
     try:
         wanted = byte_range(range, size)
     except Unsatisfiable:
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
     if wanted is None:
+        blocks = store.read_chunk(caller, digest)
         return StreamingResponse(blocks, media_type="application/octet-stream", headers=headers)
     offset, length = wanted
     headers["Content-Length"] = str(length)
