@@ -81,7 +81,7 @@ class DistributedOps(VersionOps):
                 merged.add(entry)
             merged.check_tree()
             chunk_ids = self._use_chunks(conn, caller, manifest.chunks())
-            run_pk = self._run_pk(conn, caller, run) if run else None
+            run_pk = self._run_pk(conn, caller, run, proj) if run else None
             if pending is None:
                 version_id = conn.execute(
                     versions.insert().values(

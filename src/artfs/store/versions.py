@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..core.errors import Conflict, InvalidManifest, MissingChunks, NotFound
+from ..core.errors import Conflict, InvalidManifest, InvalidName, MissingChunks, NotFound
 from ..core.manifest import Manifest
 from ..core.names import LATEST, ArtifactPath, check_alias, check_identifier, check_settable_alias
 from ..core.records import CollectionInfo, CommitResult, ProjectInfo, VersionInfo
@@ -209,7 +209,7 @@ class VersionOps:
                     description=description,
                     metadata=meta,
                     created_at=created,
-                    run_pk=self._run_pk(conn, caller, run) if run else None,
+                    run_pk=self._run_pk(conn, caller, run, proj) if run else None,
                     base_number=base,
                     expires_at=created + ttl if ttl else None,
                     **content_columns(manifest),
@@ -259,12 +259,16 @@ class VersionOps:
         touch_chunks(conn, sorted(ids))
         return ids
 
-    def _run_pk(self, conn: Connection, caller: Principal, run: str) -> int:
-        entity, project, run_id = split_run_path(run)
-        proj = require_project(conn, entity, project)
-        require_write(conn, caller, proj, self.anonymous_read)
+    def _run_pk(self, conn: Connection, caller: Principal, run: str, project: Row) -> int:
+        """The logging run, which must belong to the version's project: a version's readers
+        see its run's path, so a run in a more private project must not log into it."""
+        entity, project_name, run_id = split_run_path(run)
+        if (entity, project_name) != (project.entity_name, project.name):
+            raise InvalidName(
+                f"run {run} belongs to another project than {project.entity_name}/{project.name}"
+            )
         pk = conn.execute(
-            sa.select(runs.c.id).where(runs.c.project_id == proj.id, runs.c.run_id == run_id)
+            sa.select(runs.c.id).where(runs.c.project_id == project.id, runs.c.run_id == run_id)
         ).scalar()
         if pk is None:
             raise NotFound(f"run {run} not found")
