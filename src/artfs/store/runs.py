@@ -13,14 +13,13 @@ from sqlalchemy.engine import Connection, Row
 from ..core.errors import Conflict, InvalidName, NotFound
 from ..core.names import ArtifactPath, check_identifier
 from ..core.records import RunInfo, VersionInfo
-from .access import Principal, can_read, require_read, require_write
+from .access import Principal, can_read
 from .fields import check_metadata, check_text
 from .lookup import (
     COMMITTED,
     insert_missing,
     now,
     project_row,
-    require_project,
     select_versions,
     version_infos,
 )
@@ -125,9 +124,8 @@ class RunOps(VersionOps):
 
     def _find_run(self, conn: Connection, caller: Principal, run: str, write: bool) -> Row:
         entity, project, run_id = split_run_path(run)
-        proj = require_project(conn, entity, project)
-        check = require_write if write else require_read
-        check(conn, caller, proj, self.anonymous_read)
+        find = self._modifiable if write else self._readable
+        proj = find(conn, caller, entity, project)
         row = self._run_row(conn, proj.id, run_id)
         if row is None:
             raise NotFound(f"run {run} not found")
@@ -170,8 +168,7 @@ class RunOps(VersionOps):
             "name": runs.c.name,
         }
         with self.db.read() as conn:
-            proj = require_project(conn, entity, project)
-            require_read(conn, caller, proj, self.anonymous_read)
+            proj = self._readable(conn, caller, entity, project)
             query = _select_runs().where(runs.c.project_id == proj.id)
             for key, value in (filters or {}).items():
                 if key not in columns:

@@ -11,8 +11,8 @@ from ..core.errors import NotFound
 from ..core.names import check_identifier
 from ..core.records import RunInfo, SweepInfo
 from ..core.sweeps import check_sweep_config, trial_count, trial_params
-from .access import Principal, require_read
-from .lookup import now, require_project
+from .access import Principal
+from .lookup import now
 from .runs import RunOps, new_run_id, run_info
 from .schema import entities, projects, runs, sweeps
 from .versions import split_run_path
@@ -51,8 +51,7 @@ class SweepOps(RunOps):
     def get_sweep(self, caller: Principal, sweep: str) -> SweepInfo:
         entity, project, sweep_id = split_run_path(sweep)
         with self.db.read() as conn:
-            proj = require_project(conn, entity, project)
-            require_read(conn, caller, proj, self.anonymous_read)
+            proj = self._readable(conn, caller, entity, project)
             row = conn.execute(
                 _select_sweeps().where(
                     sweeps.c.project_id == proj.id, sweeps.c.sweep_id == sweep_id

@@ -105,6 +105,13 @@ class VersionOps:
         require_read(conn, caller, row, self.anonymous_read)
         return row
 
+    def _modifiable(self, conn: Connection, caller: Principal, entity: str, project: str) -> Row:
+        """An existing project the caller may change (unlike ``_writable_project``, which
+        creates it on a first write)."""
+        row = require_project(conn, entity, project)
+        require_write(conn, caller, row, self.anonymous_read)
+        return row
+
     # -- reading --------------------------------------------------------------------------
 
     def list_collections(
@@ -284,8 +291,7 @@ class VersionOps:
         if unknown:
             raise InvalidManifest(f"cannot change {', '.join(sorted(unknown))} of a version")
         with self.db.write() as conn:
-            proj = require_project(conn, path.entity, path.project)
-            require_write(conn, caller, proj, self.anonymous_read)
+            proj = self._modifiable(conn, caller, path.entity, path.project)
             art = require_artifact(conn, proj, path.artifact, lock=True)
             row = version_row(conn, art, path)
             values: dict[str, Any] = {}
@@ -358,8 +364,7 @@ class VersionOps:
     ) -> VersionInfo:
         """Delete a version; refused while it has aliases (``latest`` included) unless asked."""
         with self.db.write() as conn:
-            proj = require_project(conn, path.entity, path.project)
-            require_write(conn, caller, proj, self.anonymous_read)
+            proj = self._modifiable(conn, caller, path.entity, path.project)
             art = require_artifact(conn, proj, path.artifact, lock=True)
             row = version_row(conn, art, path)
             info = version_info(conn, row.id)
