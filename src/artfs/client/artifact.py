@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..core.chunking import hash_path
+from ..core.config import load_config
 from ..core.errors import ArtfsError, InvalidPath, NotFound
 from ..core.manifest import Manifest, ManifestEntry
 from ..core.names import check_identifier
 from ..core.paths import check_path, local_target
 from ..core.records import VersionInfo
-from .client import Client
+from .client import HASH_CACHE_FILE, Client
+from .hashcache import HashCache
 from .references import reference_entries
 from .tables import MEDIA, PartitionedTable, Table
-from .transfer import TransferStats
+from .transfer import TransferStats, hash_sources
 
 if TYPE_CHECKING:
     from .run import Run
@@ -227,9 +229,19 @@ class Artifact:
         return table
 
     def _draft_manifest(self) -> Manifest:
+        """What the draft would log, hashed the way ``put`` hashes (the hash cache, the
+        configured chunk size), so asking a draft's digest twice reads its files once."""
+        config = self._client.config if self._client else load_config()
+        hashes = (
+            self._client.hash_cache
+            if self._client
+            else HashCache(config.cache_dir / HASH_CACHE_FILE)
+        )
         manifest = Manifest(self._entries.values())
-        for name, local in self._sources.items():
-            manifest.add(ManifestEntry.from_content(name, hash_path(local)))
+        for entry in hash_sources(
+            self._sources, hashes, config.chunk_size, TransferStats()
+        ).values():
+            manifest.add(entry)
         return manifest
 
     # -- logging --------------------------------------------------------------------------
