@@ -46,6 +46,18 @@ def best_of(n: int, make: callable, cleanup: callable | None = None) -> Timing: 
     return min(runs, key=lambda t: t.seconds)
 
 
+def isolated_env(work: Path) -> dict[str, str]:
+    """This environment with artfs pointed at an embedded store, cache and state under ``work``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTFS_")}
+    env.update(
+        ARTFS_HOME=str(work / "store"),
+        ARTFS_CACHE_DIR=str(work / "cache"),
+        ARTFS_STATE_DIR=str(work / "state"),
+        XDG_CONFIG_HOME=str(work / "config"),
+    )
+    return env
+
+
 def fresh(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     return path

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Timing, best_of, fresh, timed
+from common import Timing, best_of, fresh, isolated_env, timed
 
 ARTFS = str(Path(sys.executable).parent / "artfs")
 GIB = 1 << 30
@@ -230,13 +230,7 @@ def main() -> None:
     args = parser.parse_args()
     work = fresh(args.dir)
     work.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTFS_")}
-    env.update(
-        ARTFS_HOME=str(work / "store"),
-        ARTFS_CACHE_DIR=str(work / "cache"),
-        ARTFS_STATE_DIR=str(work / "state"),
-        XDG_CONFIG_HOME=str(work / "config"),
-    )
+    env = isolated_env(work)
     print(f"artfs mount benchmark: {os.cpu_count()} cores, {work}, load average {load()}")
     try:
         if not args.skip_read:

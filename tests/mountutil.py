@@ -120,3 +120,16 @@ def digests_of(env: StoreEnv, name: str) -> dict[str, Any]:
     """``path -> manifest entry`` of a version, through the CLI."""
     shown = json.loads(env.cli("show", name, "--files", "--json").stdout)
     return shown["manifest"]["entries"]  # type: ignore[no-any-return]
+
+
+def umount_json(env: StoreEnv, mnt: Path, check: bool = True) -> tuple[list[dict[str, Any]], str]:
+    """``artfs umount --json``: the commit reports, and what it said on stderr."""
+    proc = run_artfs("umount", mnt, "--json", env=env.env, check=check, timeout=300)
+    return json.loads(proc.stdout or "[]"), proc.stderr
+
+
+def chunks_of(entry: dict[str, Any]) -> dict[str, int]:
+    """``digest -> size`` of the chunks of a manifest entry (as ``show --json`` prints it)."""
+    if "chunks" in entry:
+        return dict(map(tuple, entry["chunks"]))  # type: ignore[arg-type]
+    return {entry["digest"]: entry["size"]} if entry["size"] else {}

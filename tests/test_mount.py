@@ -78,7 +78,7 @@ def test_versions_read_like_plain_files(store_env: StoreEnv, versions: dict[str,
         assert sh("ls", m.mnt).stdout.split() == ["proj"]
         assert sh("ls", m / "proj").stdout.split() == ["ds"]
         art = m / "proj/ds"
-        assert sh("ls", art).stdout.split() == ["best", "latest", "v0", "v1", "v2"]
+        assert sh("ls", art).stdout.split() == ["@staging", "best", "latest", "v0", "v1", "v2"]
         assert sh("readlink", art / "latest").stdout.strip() == "v2"
         assert sh("readlink", art / "best").stdout.strip() == "v1"
         for label, copy in versions.items():
@@ -119,12 +119,12 @@ def test_new_versions_and_moved_aliases_appear_within_ttl(store_env: StoreEnv) -
     store_env.cli("put", src, "-n", "proj/ds")
     with mounted(store_env, "--metadata-ttl", "1") as m:
         art = m / "proj/ds"
-        assert sh("ls", art).stdout.split() == ["latest", "v0"]
+        assert sh("ls", art).stdout.split() == ["@staging", "latest", "v0"]
         assert not (art / "v1").exists()  # now a cached negative entry
         (src / "labels.csv").write_bytes(b"new\n")
         store_env.cli("put", src, "-n", "proj/ds", "-a", "best")
         assert wait_until(lambda: sh("readlink", art / "latest").stdout.strip() == "v1", 4)
-        assert sh("ls", art).stdout.split() == ["best", "latest", "v0", "v1"]
+        assert sh("ls", art).stdout.split() == ["@staging", "best", "latest", "v0", "v1"]
         assert (art / "v1").is_dir()
         assert sh("cat", art / "latest/labels.csv").stdout == "new\n"
         store_env.cli("alias", "set", "proj/ds:v0", "best")
@@ -160,7 +160,7 @@ def test_every_change_fails_with_erofs(embedded: StoreEnv, local_versions: dict)
             ["rm", art / "latest"],
             ["ln", "-sfn", "v0", art / "latest"],
             ["rmdir", art / "v0"],
-            ["mkdir", m / "proj/newart"],
+            ["rmdir", art / "@staging"],
             ["mkdir", m / "newproj"],
             ["mv", m / "proj", m / "renamed"],
         ]
@@ -171,7 +171,7 @@ def test_every_change_fails_with_erofs(embedded: StoreEnv, local_versions: dict)
         probe = "import os, sys; os.access(sys.argv[1], os.W_OK) and sys.exit(1)"
         sh("python3", "-c", probe, v / "labels.csv")
         sh("diff", "-r", v, versions["v1"])
-        assert sh("ls", art).stdout.split() == ["best", "latest", "v0", "v1", "v2"]
+        assert sh("ls", art).stdout.split() == ["@staging", "best", "latest", "v0", "v1", "v2"]
         assert sh("ls", m.mnt).stdout.split() == ["proj"]
         assert sh("readlink", art / "latest").stdout.strip() == "v2"
 

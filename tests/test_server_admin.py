@@ -123,9 +123,12 @@ def test_first_put_of_a_member_creates_a_private_project(artfs_server, tmp_path)
     run_artfs("put", src, "-n", "vision/fresh/ds", env=env)
     projects = artfs_server.admin().list_projects("vision")
     assert [(p.name, p.visibility) for p in projects] == [("fresh", "private")]
-    stranger = run_artfs("put", src, "-n", "vision/other/ds", check=False,
-                         env=cli_env(tmp_path, artfs_server, outsider))  # fmt: skip
-    assert stranger.returncode == 1 and "not a member of vision" in stranger.stderr
+    outsider_env = cli_env(tmp_path, artfs_server, outsider)
+    stranger = run_artfs("put", src, "-n", "vision/other/ds", check=False, env=outsider_env)
+    assert stranger.returncode == 1 and "project vision/other not found" in stranger.stderr
+    # the same answer as for the team's existing private project: nothing is revealed
+    existing = run_artfs("put", src, "-n", "vision/fresh/ds", check=False, env=outsider_env)
+    assert existing.returncode == 1 and "project vision/fresh not found" in existing.stderr
     assert len(artfs_server.admin().list_projects("vision")) == 1
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import click
 
 from ..core.sizes import parse_size
-from .data import _client
+from .data import JSON_OPTION, _client
 from .output import parse_duration, size
+from .staging import print_reports
 
 # fstab option -> `artfs mount` flag
 FSTAB_FLAGS = {
@@ -88,7 +89,8 @@ def fstab_argv(argv: list[str], commands: set[str]) -> list[str] | None:
 def mount(mountpoint: str, foreground: bool, entity: str | None, metadata_ttl: str,
           cache_size: str | None, run: str | None, options: tuple[str, ...],
           log_file: str | None, source: str | None, debug: bool) -> None:  # fmt: skip
-    """Mount the store at MOUNTPOINT: projects, artifacts, versions as read-only files.
+    """Mount the store at MOUNTPOINT: projects, artifacts, versions as read-only files, and
+    a writable @staging/ in each artifact that becomes its next version on unmount.
 
     Returns once the mount is live (the daemon keeps serving it), or with --foreground
     serves until unmounted (SIGTERM, 'artfs umount', 'fusermount3 -u').
@@ -129,12 +131,15 @@ def _run_path(run: str | None, entity: str | None) -> str | None:
 @click.command("umount")
 @click.argument("mountpoint", type=click.Path())
 @click.option("-z", "--lazy", is_flag=True, help="Detach now even if files are open.")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the daemon.")
-def umount(mountpoint: str, lazy: bool, timeout: float) -> None:
-    """Unmount an artfs mount and wait until its daemon has exited."""
+@click.option("--timeout", default=30.0, show_default=True,
+              help="Seconds to wait for the daemon (besides its commits).")  # fmt: skip
+@JSON_OPTION
+def umount(mountpoint: str, lazy: bool, timeout: float, as_json: bool) -> None:
+    """Unmount an artfs mount: its daemon commits every @staging area with changes and
+    exits; wait for that and print each new version (or the error)."""
     from ..fuse.daemon import umount as do_umount
 
-    do_umount(mountpoint, lazy=lazy, timeout=timeout)
+    print_reports(do_umount(mountpoint, lazy=lazy, timeout=timeout), as_json)
 
 
 @click.command("warm")

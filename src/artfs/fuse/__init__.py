@@ -9,7 +9,13 @@ Modules, one job each:
 - ``namespace``: the levels above the files, listed from the store through a TTL cache;
 - ``reader``: lazy, verified chunk reads with readahead;
 - ``ops``: the pyfuse3 ``Operations`` (reading), with ``readonly`` refusing every change;
+- ``writable``: the layer in front of them serving ``@staging/`` (and ``mkdir`` of artifacts);
+- ``staged`` and ``staging``: a staging area's nodes, and the area itself, kept on local disk;
+- ``changes``: what a staging area would commit; ``commit``: committing it through the client;
+- ``areas``: a mount's staging areas, and their place in the namespace;
+- ``control``: how ``artfs commit``/``umount``/``status`` reach the daemon and its state;
 - ``background``: cache-size eviction and ``--run`` usage records;
 - ``stats``: the counters shown in the ``user.artfs.stats`` xattr of the mount root;
-- ``daemon`` and ``system``: mounting, daemonizing, signals, systemd, unmounting.
+- ``daemon`` and ``system``: mounting, daemonizing, signals, systemd, unmounting (and the
+  commits that follow it).
 """

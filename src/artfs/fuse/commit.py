@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..client.client import Client
 from ..core.manifest import Manifest
@@ -19,6 +19,9 @@ from ..core.names import ArtifactPath
 from ..core.sizes import format_size
 from .changes import Snapshot
 from .staging import StagingArea
+
+if TYPE_CHECKING:
+    from .areas import StagingAreas
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,6 @@ class CommitReport:
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok, "text": self.text()}
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> CommitReport:
-        return cls(**{k: v for k, v in obj.items() if k not in ("ok", "text")})
 
     def text(self) -> str:
         where = self.staging
@@ -123,8 +122,10 @@ class Committer:
         try:
             _, manifest = self.client.backend.manifest(version.path)
         except Exception as exc:  # committed; the area keeps its changes until the next commit
-            log.warning("%s: cannot read back %s (%s); the staging area keeps its changes, and "
-                        "the next commit finds them committed", key.short, version.path, exc)  # fmt: skip
+            log.warning(
+                "%s: cannot read back %s (%s); the staging area keeps its changes, "
+                "the next commit finds them committed", key.short, version.path, exc,
+            )  # fmt: skip
             return report, None
         return report, manifest
 
@@ -139,14 +140,37 @@ def finish(area: StagingArea, snapshot: Snapshot, report: CommitReport,
         area.released(snapshot)
 
 
-def commit_now(committer: Committer, area: StagingArea,
-               options: CommitOptions) -> CommitReport | None:  # fmt: skip
-    """Commit an area on the calling thread (the daemon has stopped serving); None when it
-    has no changes."""
+def unchanged(area: StagingArea) -> CommitReport:
+    """The report of a commit that had nothing to do."""
+    return CommitReport(area.key.collection, area.key.short, {}, area.base)
+
+
+def commit_all(committer: Committer, areas: StagingAreas) -> list[CommitReport]:
+    """Commit every area with changes, on the calling thread (the daemon has stopped
+    serving: it is unmounted). An area without changes loses its state on disk; a failed
+    commit is kept for the next mount to do (``pending``)."""
+    reports = []
+    for area in areas.stored():
+        try:
+            report = _commit_at_exit(committer, area)
+        except Exception as exc:  # its staged data stays on disk, for the next mount
+            log.exception("committing %s failed", area.key.short)
+            report = CommitReport(area.key.collection, area.key.short, {}, area.base,
+                                  error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        if report is not None:
+            reports.append(report)
+    return reports
+
+
+def _commit_at_exit(committer: Committer, area: StagingArea) -> CommitReport | None:
+    options = CommitOptions.from_json(area.pending or {})
     snapshot = area.snapshot()
     if not snapshot.changes:
         area.released(snapshot)
+        area.clear()
         return None
     report, manifest = committer.send(area, snapshot, options)
     finish(area, snapshot, report, manifest)
+    if not report.ok:
+        area.set_pending(asdict(options))
     return report

@@ -10,6 +10,10 @@ here), report ready, then run trio. SIGTERM and SIGINT unmount cleanly, SIGHUP f
 cached listings, SIGUSR1 dumps every thread's stack to the log. A crash leaves the mount in
 place (accesses fail with ENOTCONN rather than showing an empty directory) until
 ``artfs umount`` or ``fusermount3 -u`` clears it.
+
+Once unmounted, however that happened, the daemon commits every staging area with changes
+and writes the reports to the mount's record (``control``), which ``artfs umount`` waits for
+and prints; then it exits.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +43,22 @@ from ..client.client import Client
 from ..core.config import Config, load_config
 from ..core.errors import ArtfsError
 from ..core.sizes import format_size
+from .areas import StagingNamespace, staging_root, store_key
 from .background import CacheBound, UsageRecorder
-from .namespace import Namespace
-from .ops import PID_XATTR, Operations
+from .commit import Committer, commit_all
+from .control import (
+    PID_XATTR,
+    STATE_XATTR,
+    mount_name,
+    read_record,
+    record_path,
+    root_xattr,
+    write_record,
+)
 from .reader import ChunkFiles, Reader
 from .stats import MountStats
-from .system import FSTYPE, find_mount, raise_fd_limit, sd_notify, set_readahead, wait_exit
+from .system import FSTYPE, find_mount, raise_fd_limit, running, sd_notify, set_readahead
+from .writable import WritableOperations
 
 log = logging.getLogger("artfs.mount")
 DEFAULT_TTL = 5.0
@@ -67,8 +82,7 @@ class MountOptions:
 
 def log_path(config: Config, mountpoint: str) -> Path:
     """``$ARTFS_STATE_DIR/logs/mount-<mount point, '/' as '-'>.log``."""
-    name = mountpoint.strip("/").replace("/", "-") or "root"
-    return config.state_dir / "logs" / f"mount-{name}.log"
+    return config.state_dir / "logs" / f"mount-{mount_name(mountpoint)}.log"
 
 
 def check_mountpoint(path: str) -> str:
@@ -193,10 +207,13 @@ def serve(opts: MountOptions, config: Config, ready: Callable[[], object]) -> No
         entity = opts.entity or client.entity
         client.backend.list_projects(entity)  # fail now, in one line, if the store is not there
         stats = MountStats(opts.mountpoint)
-        namespace = Namespace(client.backend, entity, opts.metadata_ttl)
+        staging = staging_root(config, entity)
+        namespace = StagingNamespace(client.backend, entity, opts.metadata_ttl, staging)
         files = ChunkFiles(client.cache, client.backend, stats)
         usage = UsageRecorder(client.backend, opts.run) if opts.run else None
-        ops = Operations(namespace, Reader(files, stats), stats, usage)
+        record = record_path(config, opts.mountpoint)
+        ops = WritableOperations(namespace, Reader(files, stats), stats, Committer(client),
+                                 usage, str(record))  # fmt: skip
         bound = CacheBound(client.cache, opts.cache_size, files) if opts.cache_size else None
         fuse_options = {f"fsname={opts.source}", f"subtype={FSTYPE.split('.')[1]}"}
         fuse_options.update(opts.fuse_options)
@@ -210,6 +227,9 @@ def serve(opts: MountOptions, config: Config, ready: Callable[[], object]) -> No
             f" bounded to {format_size(opts.cache_size)}" if opts.cache_size else "",
             os.getpid(),
         )  # fmt: skip
+        about = {"mountpoint": opts.mountpoint, "pid": os.getpid(), "entity": entity,
+                 "store": store_key(config), "staging": str(staging)}  # fmt: skip
+        write_record(record, {**about, "state": "serving"})
         ready()
         clean = False
         try:
@@ -226,11 +246,25 @@ def serve(opts: MountOptions, config: Config, ready: Callable[[], object]) -> No
             pyfuse3.close(unmount=clean)
             files.close()
         log.info("unmounted %s", opts.mountpoint)
+        _commit_on_unmount(ops, record, about)
     finally:
         client.close()
 
 
-async def _main(ops: Operations, files: ChunkFiles, usage: UsageRecorder | None,
+def _commit_on_unmount(ops: WritableOperations, record: Path, about: dict[str, object]) -> None:
+    """Commit every staging area with changes; the reports go to the log and the record."""
+    write_record(record, {**about, "state": "committing"})
+    try:
+        reports = [r.to_json() for r in commit_all(ops.committer, ops.areas)]
+    except Exception as exc:  # a bug: the staged data stays on disk for the next mount
+        log.exception("committing the staging areas failed")
+        reports = [{"ok": False, "text": f"committing the staging areas failed: {exc}"}]
+    finally:
+        ops.areas.close()
+    write_record(record, {**about, "state": "done", "commits": reports})
+
+
+async def _main(ops: WritableOperations, files: ChunkFiles, usage: UsageRecorder | None,
                 bound: CacheBound | None, stopping: threading.Event, mnt: str) -> None:  # fmt: skip
     ops.initialized = trio.Event()
     async with trio.open_nursery() as nursery:
@@ -241,6 +275,7 @@ async def _main(ops: Operations, files: ChunkFiles, usage: UsageRecorder | None,
             nursery.start_soon(bound.run)
         nursery.start_soon(_signals, ops, stopping)
         nursery.start_soon(_raise_readahead, ops.initialized, mnt)
+        nursery.start_soon(_commit_pending, ops)
         await pyfuse3.main()
         nursery.cancel_scope.cancel()
 
@@ -255,7 +290,14 @@ async def _raise_readahead(initialized: trio.Event, mnt: str) -> None:
         log.debug("kernel readahead of %s set to %d KiB", mnt, KERNEL_READAHEAD_KIB)
 
 
-async def _signals(ops: Operations, stopping: threading.Event) -> None:
+async def _commit_pending(ops: WritableOperations) -> None:
+    try:
+        await ops.commit_pending()
+    except Exception as exc:  # logged; the areas stay pending for the unmount to commit
+        log.error("committing pending staging areas: %s", exc)
+
+
+async def _signals(ops: WritableOperations, stopping: threading.Event) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as received:
         if stopping.is_set():
             pyfuse3.terminate()
@@ -276,25 +318,19 @@ async def _signals(ops: Operations, stopping: threading.Event) -> None:
 
 def daemon_pid(mountpoint: str, timeout: float = 5.0) -> int | None:
     """The pid of the daemon serving ``mountpoint`` (None if it does not answer)."""
-    found: list[int] = []
-
-    def ask() -> None:
-        with contextlib.suppress(OSError, ValueError):
-            found.append(int(os.getxattr(mountpoint, PID_XATTR.decode())))
-
-    thread = threading.Thread(target=ask, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return found[0] if found else None
+    found = root_xattr(mountpoint, PID_XATTR, timeout)
+    return int(found) if found and found.isdigit() else None
 
 
-def umount(path: str, lazy: bool = False, timeout: float = 30.0) -> None:
-    """Unmount an artfs mount and wait for its daemon to exit."""
+def umount(path: str, lazy: bool = False, timeout: float = 30.0) -> list[dict[str, object]]:
+    """Unmount an artfs mount, wait for its daemon to commit the staging areas and exit, and
+    return the commit reports. ``timeout`` bounds the wait for anything but the commits."""
     mnt = os.path.abspath(path)
     entry = find_mount(mnt)
     if entry is None or entry.fstype != FSTYPE:
         raise ArtfsError(f"{mnt} is not an artfs mount")
     pid = daemon_pid(mnt)
+    record = Path(root_xattr(mnt, STATE_XATTR) or "")
     tool = shutil.which("fusermount3") or shutil.which("fusermount")
     if tool:
         cmd = [tool, "-u", *(["-z"] if lazy else []), mnt]
@@ -308,8 +344,23 @@ def umount(path: str, lazy: bool = False, timeout: float = 30.0) -> None:
                 f"{mnt} is busy: a file or directory in it is in use (close it, or use --lazy)"
             )
         raise ArtfsError(f"cannot unmount {mnt}: {message}")
-    if pid is not None and not wait_exit(pid, timeout):
+    if pid is None:
+        return []
+    if not _wait_daemon(pid, record, timeout):
         raise ArtfsError(f"unmounted {mnt}, but its daemon (pid {pid}) is still running")
+    found = read_record(record) if record.name else {}
+    return found.get("commits", []) if found.get("pid") == pid else []  # type: ignore[no-any-return]
+
+
+def _wait_daemon(pid: int, record: Path, timeout: float) -> bool:
+    """Wait for the daemon to exit: as long as it takes while it commits, else ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while running(pid):
+        committing = record.name and read_record(record).get("state") == "committing"
+        if not committing and time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def stats(mountpoint: str) -> dict[str, object]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -155,23 +155,34 @@ class Namespace:
                 lambda: self.backend.list_collections(self.entity, project),
             )
             children = [self._artifact(node, a) for a in artifacts]
+            children += self.extra_entries(node, {a.name for a in artifacts})
         else:
             path = node.path
-            versions = await self.call(
-                f"listing {path.collection}", lambda: self.backend.list_versions(path)
-            )
+            versions = []
+            if node.info.version_count:  # (an artifact made by mkdir is not in the store yet)
+                versions = await self.call(
+                    f"listing {path.collection}", lambda: self.backend.list_versions(path)
+                )
             children = self._versions(node, versions)
-            children += self.extra_entries(node)
+            children += self.extra_entries(node, ())
         listing = Listing(children, {c.name: c for c in children})
         if self._listings is not None:
             self._listings[node.inode] = listing
         return listing
 
-    def extra_entries(self, artifact: ArtifactNode) -> list[Node]:
-        """Virtual entries of an artifact directory besides versions and aliases; the
-        writable ``@staging/`` area (a later layer) goes here. ``@`` never starts a version
-        or alias name, so these cannot clash."""
+    def extra_entries(
+        self, parent: ProjectNode | ArtifactNode, listed: Collection[str]
+    ) -> list[Node]:
+        """Entries the store does not list: in an artifact directory besides its versions and
+        aliases (``@staging``: ``@`` never starts a version or alias name, so they cannot
+        clash), in a project directory besides the artifacts ``listed`` (new ones made by
+        ``mkdir``). The writable layer (``areas.StagingNamespace``) adds them."""
         return []
+
+    def forget_listing(self, node: Node) -> None:
+        """Drop one cached listing (this mount changed it): the next access asks the store."""
+        if self._listings is not None:
+            self._listings.pop(node.inode, None)
 
     def _meta(self, cls: type[MetaNode], key: Hashable, name: bytes, parent: Node) -> Any:
         inode = self.inodes.number(key)

@@ -2,7 +2,8 @@
 
 Only ``FUSEError`` may leave a handler (anything else would end the mount), so the layers
 below turn store and disk failures into an errno and log them. Requests that would change
-anything are refused by ``ReadOnly``.
+anything are refused by ``ReadOnly``. ``flush`` is left unimplemented on purpose: nothing is
+buffered here, and its first ENOSYS tells the kernel to stop sending one on every close().
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pyfuse3
 import trio
 
+from . import control
 from .background import UsageRecorder
 from .namespace import Namespace
 from .nodes import BLOCK_SIZE, AliasNode, DirNode, FileNode, MetaNode, Node, VersionNode
@@ -28,7 +30,7 @@ from .tree import VersionTree
 log = logging.getLogger(__name__)
 XATTR_PREFIX = b"user.artfs."
 STATS_XATTR = b"user.artfs.stats"
-PID_XATTR = b"user.artfs.pid"
+PID_XATTR = control.PID_XATTR.encode()
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
 
 
@@ -172,9 +174,6 @@ class Operations(ReadOnly, pyfuse3.Operations):
 
     async def read(self, fh: int, off: int, size: int) -> bytes:
         return await self.reader.read(self._files[fh], off, size)
-
-    async def flush(self, fh: int) -> None:
-        pass
 
     async def fsync(self, fh: int, datasync: bool) -> None:
         pass

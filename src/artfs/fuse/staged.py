@@ -104,6 +104,17 @@ class StagedDir(StagedNode):
     def sorted_children(self) -> list[StagedNode]:
         return sorted(self.index.values(), key=lambda n: n.name)
 
+    def xattrs(self) -> dict[bytes, bytes]:
+        """``@staging`` itself says whose it is and what it started from."""
+        if self.id != ROOT_ID:
+            return {}
+        area = self.area
+        return {
+            b"user.artfs.artifact": area.key.collection.encode(),
+            b"user.artfs.type": area.type.encode(),
+            b"user.artfs.base": b"" if area.base is None else f"v{area.base}".encode(),
+        }
+
 
 class StagedFile(StagedNode):
     """A staged file: ``entry`` while its bytes are those of a committed manifest entry,

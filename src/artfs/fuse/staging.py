@@ -109,6 +109,15 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def read_meta(directory: Path) -> dict[str, str]:
+    """An area's settings (type, base, ...) without loading it."""
+    db = sqlite3.connect(directory / DB_NAME, timeout=60)
+    try:
+        return dict(db.execute("SELECT key, value FROM meta"))
+    finally:
+        db.close()
+
+
 def _entry_json(entry: ManifestEntry | None) -> str | None:
     return None if entry is None else json.dumps({"path": entry.path, **entry.to_json()})
 
@@ -164,34 +173,48 @@ class StagingArea:
         self.loaded = True
 
     def _copy_tree(self, source: DirNode, into: StagedDir, mtime_ns: int) -> None:
-        for child in source.children:
-            node: StagedNode
-            if isinstance(child, FileNode):
-                entry = child.entry
-                node = StagedFile(self, self._id(), child.name, into, stat.S_IFREG | FILE_MODE,
-                                  mtime_ns, entry, None, entry.size)  # fmt: skip
-                self.base_digests[entry.path] = entry.digest
-            else:
-                node = StagedDir(self, self._id(), child.name, into, stat.S_IFDIR | DIR_MODE,
-                                 mtime_ns)  # fmt: skip
-                self._copy_tree(child, node, mtime_ns)  # type: ignore[arg-type]
-            self._link(into, node)
-            self._add(node)
+        stack: list[tuple[DirNode, StagedDir]] = [(source, into)]
+        while stack:
+            source, into = stack.pop()
+            for child in source.children:
+                node: StagedNode
+                if isinstance(child, FileNode):
+                    entry = child.entry
+                    node = StagedFile(self, self._id(), child.name, into, stat.S_IFREG | FILE_MODE,
+                                      mtime_ns, entry, None, entry.size)  # fmt: skip
+                    self.base_digests[entry.path] = entry.digest
+                else:
+                    node = StagedDir(self, self._id(), child.name, into,
+                                     stat.S_IFDIR | DIR_MODE, mtime_ns)  # fmt: skip
+                    stack.append((child, node))  # type: ignore[arg-type]
+                self._link(into, node)
+                self._add(node)
 
     def load(self, readonly: bool = False) -> None:
         """Load the area from disk. Not ``readonly``: lock it, and tidy what a crash left
         (local files no row uses; local copies of files a commit had made clean)."""
+        try:
+            self._load(readonly)
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self, readonly: bool) -> None:
         if not readonly:
             self._lock()
         self.db = db = _connect(self.db_path)
         meta = dict(db.execute("SELECT key, value FROM meta"))
-        if int(meta.get("format", 0)) != FORMAT_VERSION:
+        if meta.get("format") != str(FORMAT_VERSION):
             raise OSError(errno.EIO, f"{self.db_path}: unknown staging format {meta.get('format')}")
-        self.type = meta["type"]
-        self.base = int(meta["base"]) if meta.get("base") else None
-        self.pending = json.loads(meta["pending"]) if meta.get("pending") else None
+        try:
+            self.type = meta["type"]
+            self.base = int(meta["base"]) if meta["base"] else None
+            self.pending = json.loads(meta["pending"]) if meta["pending"] else None
+        except (KeyError, ValueError) as exc:
+            raise OSError(errno.EIO, f"{self.db_path}: damaged settings ({exc})") from None
         self.base_digests = dict(db.execute("SELECT path, digest FROM base"))
         rows = db.execute("SELECT id, parent, name, mode, mtime_ns, entry, file FROM nodes")
+        rows = rows.fetchall()
         used: set[int] = set()
         links: list[tuple[StagedNode, int]] = []
         for id, parent, name, mode, mtime_ns, entry, file in rows:
@@ -204,8 +227,9 @@ class StagingArea:
                     used.add(file)
             links.append((node, parent))
             self._next_id = max(self._next_id, id + 1)
+        by_id = {node.id: node for node, _ in links}
         for node, parent_id in links:
-            parent = self.root if parent_id == ROOT_ID else self.nodes.get(parent_id)
+            parent = self.root if parent_id == ROOT_ID else by_id.get(parent_id)
             if not isinstance(parent, StagedDir) and parent_id != ROOT_ID:
                 log.warning("%s: node %d has no parent %d; shown at the top", self.key.short,
                             node.id, parent_id)  # fmt: skip
@@ -397,7 +421,10 @@ class StagingArea:
         """Make every change so far survive a power loss (may run on a worker thread)."""
         if self.db is None:
             return
-        _fsync_dir(self.files_dir)
+        try:
+            _fsync_dir(self.files_dir)
+        except FileNotFoundError:  # cleared meanwhile: committed, nothing staged to keep
+            return
         if not self._dirs_synced:
             for directory in (self.dir, *list(self.dir.parents)[:4]):
                 _fsync_dir(directory)
@@ -421,12 +448,14 @@ class StagingArea:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _clear(self) -> None:
+    def clear(self) -> None:
         """The area equals its base: drop its state on disk (the next change writes it anew)."""
         if self.db is not None:
             self.db.close()
             self.db = None
         shutil.rmtree(self.dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.dir.parent.rmdir()  # the project's last area
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -707,7 +736,7 @@ class StagingArea:
                     local.node = None
             self._drop(local)
         if self.generation == snapshot.generation and not self._holds_local():
-            self._clear()
+            self.clear()
             return
         db = self._changing()
         with self._transaction(db):

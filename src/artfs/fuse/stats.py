@@ -1,7 +1,7 @@
 """Counters the daemon keeps, shown as JSON in the ``user.artfs.stats`` xattr of the mount
 root, so tests, the benchmark and operators can read them with ``getfattr`` and no side
-channel: chunk fetches (from the chunk cache's own counters), FUSE read sizes, how reads
-were served, and the daemon's memory.
+channel: chunk fetches (from the chunk cache's own counters), FUSE read and write sizes, how
+reads were served, and the daemon's memory.
 """
 
 from __future__ import annotations
@@ -29,34 +29,55 @@ class MountStats:
         self.started = time.time()
         self.reads = 0
         self.read_bytes = 0
-        self.read_sizes: Counter[int] = Counter()  # request size rounded up to a power of 2
+        self.read_sizes: Counter[int] = Counter()  # by _bucket
         self.inline_reads = 0  # served by pread on an open, verified chunk file
         self.waiting_reads = 0  # had to wait for a chunk to be opened, verified or fetched
         self.readahead_chunks = 0
         self.read_errors = 0
+        self.writes = 0
+        self.write_bytes = 0
+        self.write_sizes: Counter[int] = Counter()  # the same, for writes to @staging
+        self.copied_files = 0  # staged files whose first change copied their bytes
 
     def read(self, size: int) -> None:
         self.reads += 1
         self.read_bytes += size
-        self.read_sizes[1 << max(size - 1, 0).bit_length()] += 1
+        self.read_sizes[_bucket(size)] += 1
+
+    def write(self, size: int) -> None:
+        self.writes += 1
+        self.write_bytes += size
+        self.write_sizes[_bucket(size)] += 1
 
     def snapshot(self, **extra: Any) -> dict[str, Any]:
-        sizes = {_label(k): v for k, v in sorted(self.read_sizes.items())}
         return {
             "pid": os.getpid(),
             "mountpoint": self.mountpoint,
             "uptime_s": round(time.time() - self.started, 1),
             "reads": self.reads,
             "read_bytes": self.read_bytes,
-            "read_sizes": sizes,
+            "read_sizes": _labels(self.read_sizes),
             "inline_reads": self.inline_reads,
             "waiting_reads": self.waiting_reads,
             "readahead_chunks": self.readahead_chunks,
             "read_errors": self.read_errors,
+            "writes": self.writes,
+            "write_bytes": self.write_bytes,
+            "write_sizes": _labels(self.write_sizes),
+            "copied_files": self.copied_files,
             "rss_kib": _kib("VmRSS"),
             "peak_rss_kib": _kib("VmHWM"),
             **extra,
         }
+
+
+def _bucket(size: int) -> int:
+    """A request size rounded up to a power of 2."""
+    return 1 << max(size - 1, 0).bit_length()
+
+
+def _labels(sizes: Counter[int]) -> dict[str, int]:
+    return {_label(k): v for k, v in sorted(sizes.items())}
 
 
 def _label(size: int) -> str:

@@ -7,7 +7,6 @@ import os
 import re
 import resource
 import socket
-import time
 from dataclasses import dataclass
 
 FSTYPE = "fuse.artfs"
@@ -83,12 +82,3 @@ def running(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
-
-
-def wait_exit(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while running(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
