@@ -116,6 +116,18 @@ async def test_inodes_stay_stable_through_forget_and_reload(client: Client, tmp_
 
 
 @pytest.mark.trio
+async def test_a_missed_lookup_keeps_no_tree_loaded(client: Client, tmp_path) -> None:
+    put(client, tmp_path / "a", "proj/ds", {"present.txt": b"here"})
+    ops = make_ops(client)
+    version = await walk(ops, "proj", "ds", "v0")
+    for name in (b"absent-1.json", b"absent-2.json", b"absent-3.json"):
+        assert (await ops.lookup(version.st_ino, name)).st_ino == 0  # a cached negative entry
+    assert ops.ns.trees_loaded == 0
+    assert (await ops.lookup(version.st_ino, b"present.txt")).st_ino != 0
+    assert ops.ns.trees_loaded == 1
+
+
+@pytest.mark.trio
 async def test_paged_readdir_of_100000_entries(client: Client) -> None:
     names = sorted(f"f{i:06d}.bin" for i in range(100_000))
     manifest = Manifest(ManifestEntry(f"many/{n}", 0, EMPTY_DIGEST) for n in names)

@@ -99,7 +99,11 @@ class Namespace:
         if isinstance(parent, DirNode):
             return parent.index.get(name)
         if isinstance(parent, VersionNode):
-            return (await self.tree(parent)).root.index.get(name)
+            tree = await self.tree(parent)
+            found = tree.root.index.get(name)
+            if found is None:
+                self.release(tree)  # a miss takes no reference: don't keep the manifest
+            return found
         return (await self.listing(parent)).index.get(name)
 
     def negative(self, parent: Node) -> pyfuse3.EntryAttributes:
