@@ -5,8 +5,8 @@ Trees: one 1 GiB file (64 chunks of 16 MiB) and 1,000 files of 1 MiB (one chunk 
 - get (empty chunk cache, new root) beside ``curl --parallel`` (8 transfers, like artfs's 8
   workers) fetching every chunk URL of the version into files; and ``artfs warm`` (the same
   transfer into the chunk cache only: get writes every byte twice, to the cache and the root);
-- put (a new, empty server each time) beside ``curl -T`` uploading the same files to the chunk
-  upload URL of a new, empty server (the 1 GiB file as one upload; the small files one each,
+- put (a new, empty server each time) beside ``curl -T`` uploading the same chunks to the chunk
+  upload URL of a new, empty server (the 1 GiB file as its 64 chunks; the small files one each;
   8 in parallel). The server verifies every upload against its digest either way.
 The artfs figures include the CLI's ~0.4 s start-up and, for put, hashing the files.
 
@@ -88,13 +88,21 @@ def client_env(url: str, key: str, cache: Path) -> dict[str, str]:
     return env
 
 
-def chunk_files(tree: Path) -> list[tuple[str, Path]]:
-    """(digest, file) of every chunk; every file of these trees is one chunk or, for the big
-    file, is uploaded by curl as one object under its whole-file digest."""
+def chunk_files(tree: Path, pieces: Path) -> list[tuple[str, Path]]:
+    """(digest, file) of every chunk artfs sends; chunks of multi-chunk files are cut into
+    ``pieces`` first (untimed), so curl uploads exactly the requests artfs makes."""
+    fresh(pieces).mkdir(parents=True)
     out = []
     for path in sorted(tree.iterdir()):
         content = hash_path(path, DEFAULT_CHUNK_SIZE)
-        out.append((content.digest, path))
+        if len(content.chunks) == 1:
+            out.append((content.digest, path))
+            continue
+        with open(path, "rb") as src:
+            for chunk in content.chunks:
+                piece = pieces / chunk.digest.removeprefix("blake3:")
+                piece.write_bytes(src.read(chunk.size))
+                out.append((chunk.digest, piece))
     return out
 
 
@@ -144,10 +152,12 @@ def bench_tree(name: str, tree: Path, size: int, work: Path) -> None:
             env = client_env(url, key, fresh(work / "cache"))
             return timed([ARTFS, "put", str(tree), "-n", f"bench/{name}"], env=env)
 
+    uploads = chunk_files(tree, work / "pieces")
+
     def curl_put() -> Timing:
         with server(work / "server") as (url, key):
             lines = [f'upload-file = "{path}"\nurl = "{url}/api/v1/chunks/{digest}"'
-                     for digest, path in chunk_files(tree)]  # fmt: skip
+                     for digest, path in uploads]  # fmt: skip
             return curl(lines, key, work)
 
     baseline = best_of(2, curl_put)
