@@ -12,6 +12,7 @@ import pytest
 import artfs
 from artfs.core.errors import ArtfsError
 
+from .mountutil import mounted, sh
 from .serverutil import free_port
 from .util import start_service, write_tree
 
@@ -86,3 +87,22 @@ def test_s3_reference_prefix_and_version(api_env, tmp_path, s3):
     s3.put_object(Bucket="data", Key="imgs/0.png", Body=b"overwritten")
     artfs.Api().artifact("proj/s3ds").download(tmp_path / "o")
     assert (tmp_path / "o/imgs/0.png").read_bytes() == b"image 0"  # the logged version
+
+
+def test_mount_reads_references_and_refuses_changed_targets(api_env, tmp_path, web_root):
+    root, url = web_root
+    (root / "weights.bin").write_bytes(os.urandom(200_000))
+    local = write_tree(tmp_path / "outside", {"labels.csv": b"a,1\nb,2\n"})
+    art = artfs.Artifact("mixed", type="dataset")
+    art.add_reference(f"{url}/weights.bin")
+    art.add_reference((local / "labels.csv").as_uri())
+    art.save(project="proj")
+    (local / "labels.csv").write_bytes(b"a,9\nb,9\n")  # changed after logging
+    with mounted(api_env) as m:
+        version = m / "proj/mixed/v0"
+        same = sh("cmp", version / "weights.bin", root / "weights.bin", check=False)
+        assert same.returncode == 0, same.stdout + same.stderr
+        assert sh("stat", "-c", "%s", version / "labels.csv").stdout.strip() == "8"
+        refused = sh("cat", version / "labels.csv", check=False)
+        assert refused.returncode != 0 and "Input/output error" in refused.stderr
+        assert "labels.csv" in m.log and "changed since it was logged" in m.log

@@ -12,6 +12,7 @@ bytes before handing it out, for readers (the mount) that must never serve a cor
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ..core.chunking import mapped
 from ..core.digest import digest_bytes, hex_of
@@ -46,7 +48,8 @@ class ChunkCache:
         self.chunk_dir = root / "chunks"
         self.tmp_dir = root / "tmp"
         self.lock_dir = root / "locks"
-        for d in (self.tmp_dir, self.lock_dir):
+        self.ref_dir = root / "refs"
+        for d in (self.tmp_dir, self.lock_dir, self.ref_dir):
             d.mkdir(parents=True, exist_ok=True)
         make_fanout(self.chunk_dir)
         self._mutex = threading.Lock()
@@ -87,6 +90,26 @@ class ChunkCache:
                 return os.open(self.ensure(digest, fetch), os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue  # evicted by a concurrent cleanup: fetch it again
+
+    def reference(self, key: str, write: Callable[[IO[bytes]], None]) -> Path:
+        """A local copy of a reference entry's bytes (``key``: the entry's digest), made by
+        ``write`` (which checks what it fetches) on first use and kept with the chunks, LRU."""
+        path = self.ref_dir / hex_of(key)
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)
+            return path
+        with self._locked(key):
+            if path.exists():
+                return path
+            tmp = self.tmp_dir / unique_name(key)
+            try:
+                with open(tmp, "wb") as f:
+                    write(f)
+                os.rename(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        return path
 
     def open_checked(self, digest: str) -> int | None:
         """A read-only fd on the cached chunk whose bytes were just checked against the digest;
@@ -173,7 +196,7 @@ class ChunkCache:
 
     def _entries(self) -> list[tuple[float, int, str]]:
         out = []
-        for sub in self.chunk_dir.iterdir():
+        for sub in [*self.chunk_dir.iterdir(), self.ref_dir]:
             if not sub.is_dir():
                 continue
             for entry in os.scandir(sub):

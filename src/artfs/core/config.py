@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .chunking import DEFAULT_CHUNK_SIZE
+from .digest import MAX_CHUNK_BYTES
 from .errors import ArtfsError
 from .sizes import parse_size
 
@@ -68,8 +69,9 @@ def _chunk_size(text: str | None) -> int:
     if not text:
         return DEFAULT_CHUNK_SIZE
     size = parse_size(text)
-    if size < 64 << 10 or size % (64 << 10):
-        raise ArtfsError(f"ARTFS_CHUNK_SIZE={text}: must be a multiple of 64 KiB")
+    if size < 64 << 10 or size % (64 << 10) or size > MAX_CHUNK_BYTES:
+        most = MAX_CHUNK_BYTES >> 20
+        raise ArtfsError(f"ARTFS_CHUNK_SIZE={text}: a multiple of 64 KiB, at most {most} MiB")
     return size
 
 

@@ -161,13 +161,14 @@ class Operations(ReadOnly, pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EISDIR)
         if not isinstance(node, FileNode):
             raise pyfuse3.FUSEError(errno.EINVAL)
+        fd = None
         if node.entry.ref is not None:  # its bytes live elsewhere (user.artfs.ref says where)
-            raise pyfuse3.FUSEError(errno.EOPNOTSUPP)
+            fd = await self.reader.open_reference(node.entry)
         tree = node.owner
         assert tree is not None
         tree.opened += 1
         fh = self._handle()
-        self._files[fh] = OpenFile(node, node.entry)
+        self._files[fh] = OpenFile(node, node.entry, fd)
         if self.usage is not None:
             self.usage.opened(tree.info)
         return pyfuse3.FileInfo(fh=fh, keep_cache=True)
@@ -179,7 +180,10 @@ class Operations(ReadOnly, pyfuse3.Operations):
         pass
 
     async def release(self, fh: int) -> None:
-        self._closed(self._files.pop(fh).node.owner)
+        f = self._files.pop(fh)
+        if f.fd is not None:
+            os.close(f.fd)
+        self._closed(f.node.owner)
 
     # -- extended attributes ---------------------------------------------------------------
 

@@ -24,8 +24,9 @@ import trio
 
 from ..client.backend import Backend
 from ..client.cache import ChunkCache
+from ..client.references import fetch_reference
 from ..core.chunking import chunk_offsets
-from ..core.errors import DigestMismatch
+from ..core.errors import ArtfsError, DigestMismatch
 from ..core.manifest import ManifestEntry
 from .flight import SingleFlight
 from .nodes import Node
@@ -139,11 +140,12 @@ class OpenFile:
     """One open() of a file with ``entry``'s bytes: its chunk layout and where its
     sequential run stands."""
 
-    __slots__ = ("ahead", "entry", "node", "offsets", "pos", "run_start")
+    __slots__ = ("ahead", "entry", "fd", "node", "offsets", "pos", "run_start")
 
-    def __init__(self, node: Node, entry: ManifestEntry):
+    def __init__(self, node: Node, entry: ManifestEntry, fd: int | None = None):
         self.node = node
         self.entry = entry
+        self.fd = fd  # a reference entry's local copy (no chunks)
         self.offsets = chunk_offsets(self.entry.chunks)
         self.run_start = 0
         self.pos = 0
@@ -161,6 +163,8 @@ class Reader:
         if off >= end:
             return b""
         self.stats.read(size)
+        if f.fd is not None:
+            return os.pread(f.fd, end - off, off)
         chunks, offsets = entry.chunks, f.offsets
         index = bisect_right(offsets, off) - 1
         start, chunk = offsets[index], chunks[index]
@@ -183,6 +187,21 @@ class Reader:
             raise pyfuse3.FUSEError(errno.EIO) from None
         self._readahead(f, index, off, end)
         return data
+
+    async def open_reference(self, entry: ManifestEntry) -> int:
+        """An fd on a local copy of a reference entry's bytes, fetched through the reference
+        on first use (refused, with ``EIO`` and a log line, if the target changed)."""
+
+        def fetch() -> int:
+            path = self.files.cache.reference(entry.digest, lambda out: fetch_reference(entry, out))
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+        try:
+            return await trio.to_thread.run_sync(fetch)
+        except (ArtfsError, OSError) as exc:
+            self.stats.read_errors += 1
+            log.error("reading %s through its reference: %s", entry.path, exc)
+            raise pyfuse3.FUSEError(errno.EIO) from None
 
     async def _read_span(self, f: OpenFile, index: int, off: int, end: int) -> bytes:
         parts = []
