@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict
 
 from ...core.manifest import Manifest
@@ -28,7 +28,11 @@ Json = dict[str, Any]
 
 
 def version_path(entity: str, project: str, artifact: str, alias: str = "latest") -> ArtifactPath:
+    """The version a URL names (its path parameters, checked by the name rules)."""
     return parse_artifact_path(f"{entity}/{project}/{artifact}:{alias}")
+
+
+VersionPath = Annotated[ArtifactPath, Depends(version_path)]
 
 
 @router.get("/projects")
@@ -118,71 +122,34 @@ def _commit_with(
 
 
 @router.get(VERSION)
-def resolve(
-    caller: Caller,
-    store: StoreDep,
-    entity: str,
-    project: str,
-    artifact: str,
-    alias: str,
-) -> Json:
-    return to_dict(store.resolve(caller, version_path(entity, project, artifact, alias)))
+def resolve(caller: Caller, store: StoreDep, path: VersionPath) -> Json:
+    return to_dict(store.resolve(caller, path))
 
 
 @router.get(VERSION + "/manifest")
-def manifest(
-    caller: Caller,
-    store: StoreDep,
-    entity: str,
-    project: str,
-    artifact: str,
-    alias: str,
-) -> Json:
-    info, found = store.manifest(caller, version_path(entity, project, artifact, alias))
+def manifest(caller: Caller, store: StoreDep, path: VersionPath) -> Json:
+    info, found = store.manifest(caller, path)
     return {"version": to_dict(info), "manifest": found.to_json()}
 
 
 @router.patch(VERSION)
 def update_version(
-    caller: Caller,
-    store: StoreDep,
-    entity: str,
-    project: str,
-    artifact: str,
-    alias: str,
-    changes: Annotated[Json, Body()],
+    caller: Caller, store: StoreDep, path: VersionPath, changes: Annotated[Json, Body()]
 ) -> Json:
     """Change description, metadata, aliases (the full list), tags or expires_at."""
-    path = version_path(entity, project, artifact, alias)
     return to_dict(store.update_version(caller, path, changes))
 
 
 @router.delete(VERSION)
 def delete_version(
-    caller: Caller,
-    store: StoreDep,
-    entity: str,
-    project: str,
-    artifact: str,
-    alias: str,
-    delete_aliases: bool = False,
+    caller: Caller, store: StoreDep, path: VersionPath, delete_aliases: bool = False
 ) -> Json:
-    path = version_path(entity, project, artifact, alias)
     return to_dict(store.delete_version(caller, path, delete_aliases))
 
 
 @router.get(VERSION + "/runs")
-def version_runs(
-    caller: Caller,
-    store: StoreDep,
-    entity: str,
-    project: str,
-    artifact: str,
-    alias: str,
-    relation: str,
-) -> list[Json]:
+def version_runs(caller: Caller, store: StoreDep, path: VersionPath, relation: str) -> list[Json]:
     """The run that logged the version (``logged_by``) or the runs that used it (``used_by``)."""
-    path = version_path(entity, project, artifact, alias)
     return [to_dict(r) for r in store.version_runs(caller, path, relation)]
 
 
