@@ -30,7 +30,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from artfs.core.chunking import DEFAULT_CHUNK_SIZE, hash_path
-from common import Timing, best_of, fresh, report, timed
+from common import Timing, best_of, fresh, isolated_env, report, timed
 
 ARTFS = str(Path(sys.executable).parent / "artfs")
 WORKERS = 8
@@ -82,10 +82,8 @@ def server(data: Path) -> Iterator[tuple[str, str]]:
 
 
 def client_env(url: str, key: str, cache: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTFS_")}
-    env.update(ARTFS_URL=url, ARTFS_API_KEY=key, ARTFS_CACHE_DIR=str(cache),
-               ARTFS_PROJECT="bench")  # fmt: skip
-    return env
+    return {**isolated_env(cache.parent), "ARTFS_URL": url, "ARTFS_API_KEY": key,
+            "ARTFS_CACHE_DIR": str(cache), "ARTFS_PROJECT": "bench"}  # fmt: skip
 
 
 def chunk_files(tree: Path, pieces: Path) -> list[tuple[str, Path]]:

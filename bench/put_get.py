@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Timing, best_of, fresh, report, timed
+from common import Timing, best_of, fresh, isolated_env, report, timed
 
 ARTFS = str(Path(sys.executable).parent / "artfs")
 
@@ -104,13 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     work = fresh(args.dir)
     work.mkdir(parents=True)
-    env = dict(os.environ)
-    env.update(
-        ARTFS_HOME=str(work / "store"),
-        ARTFS_CACHE_DIR=str(work / "cache"),
-        ARTFS_STATE_DIR=str(work / "state"),
-    )
-    env.pop("ARTFS_URL", None)
+    env = isolated_env(work)
     print(f"# artfs put/get, embedded store in {work}; {os.cpu_count()} CPUs")
     make_tree(work / "small", args.files, 1 << 20)
     bench_tree(f"{args.files} x 1 MiB", work / "small", work, env, args.files << 20)

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-.venv/bin/ruff check src tests bench
+.venv/bin/ruff check artfs tests bench
 exec .venv/bin/python -m pytest -q -n auto "$@"

@@ -167,9 +167,15 @@ def _sent_chunks(output: str) -> int:
     return int(re.search(r"sent (\d+) chunks", output).group(1))  # type: ignore[union-attr]
 
 
-def _put_until_half_stored(server: ServerProcess, env: dict[str, str], src: Path,
-                           digests: list[str]) -> subprocess.Popen:  # fmt: skip
-    """Start ``artfs put`` and return once part of its chunks are stored, not all."""
+def _put_until_half_stored(
+    server: ServerProcess, tmp_path: Path
+) -> tuple[Path, list[str], dict[str, str], subprocess.Popen]:
+    """Start ``artfs put`` of a dataset of many small chunks and return (dataset, its chunk
+    digests, the client environment, the running put) once part of it is stored, not all."""
+    src = _dataset(tmp_path / "src", 24, 2 << 20)
+    digests = _all_chunks(src, 64 << 10)
+    env = {**os.environ, **server.client_env(), **SLOW_UPLOAD,
+           "ARTFS_CACHE_DIR": str(tmp_path / "cache"), "ARTFS_PROJECT": "proj"}  # fmt: skip
     put = subprocess.Popen([ARTFS, "put", str(src), "-n", "proj/data"], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     checker = HttpBackend(server.url, server.admin_key)
@@ -178,7 +184,7 @@ def _put_until_half_stored(server: ServerProcess, env: dict[str, str], src: Path
         while time.monotonic() < deadline:
             missing = len(checker.missing_chunks(digests))
             if 0 < missing < len(digests) * 3 // 4:
-                return put
+                return src, digests, env, put
             assert put.poll() is None, f"put ended first: {put.communicate()}"
             time.sleep(0.01)
     finally:
@@ -191,11 +197,7 @@ SLOW_UPLOAD = {"ARTFS_CHUNK_SIZE": "64KiB"}  # many small chunks: many requests 
 
 
 def test_server_killed_mid_upload_then_retried_put_sends_only_missing(artfs_server, tmp_path):
-    src = _dataset(tmp_path / "src", 24, 2 << 20)
-    digests = _all_chunks(src, 64 << 10)
-    env = {**os.environ, **artfs_server.client_env(), **SLOW_UPLOAD,
-           "ARTFS_CACHE_DIR": str(tmp_path / "cache"), "ARTFS_PROJECT": "proj"}  # fmt: skip
-    put = _put_until_half_stored(artfs_server, env, src, digests)
+    src, digests, env, put = _put_until_half_stored(artfs_server, tmp_path)
     artfs_server.stop(signal.SIGKILL)
     put.kill()
     put.wait()
@@ -211,11 +213,7 @@ def test_server_killed_mid_upload_then_retried_put_sends_only_missing(artfs_serv
 
 def test_put_rides_out_a_server_restart(artfs_server, tmp_path):
     """Retries with backoff: the same put completes once the server is back."""
-    src = _dataset(tmp_path / "src", 24, 2 << 20)
-    digests = _all_chunks(src, 64 << 10)
-    env = {**os.environ, **artfs_server.client_env(), **SLOW_UPLOAD,
-           "ARTFS_CACHE_DIR": str(tmp_path / "cache"), "ARTFS_PROJECT": "proj"}  # fmt: skip
-    put = _put_until_half_stored(artfs_server, env, src, digests)
+    _, digests, _, put = _put_until_half_stored(artfs_server, tmp_path)
     artfs_server.stop(signal.SIGKILL)
     artfs_server.start()
     out, err = put.communicate(timeout=120)

@@ -70,6 +70,16 @@ def _require_entity_admin(conn: Connection, caller: Principal, entity: Row) -> N
         raise PermissionDenied(f"{caller.name} is not an admin of {entity.name}")
 
 
+def _new_entity(conn: Connection, name: str, kind: str, admin: bool = False) -> UserInfo:
+    """Create a user or team; names are shared by both, so any clash is refused."""
+    check_identifier(kind, name)
+    if entity_row(conn, name) is not None:
+        raise Conflict(f"a user or team named {name} exists")
+    created = now()
+    conn.execute(entities.insert().values(name=name, kind=kind, is_admin=admin, created_at=created))
+    return UserInfo(name, admin, created)
+
+
 def _issue_key(conn: Connection, user_id: int, user: str) -> KeyInfo:
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     created = now()
@@ -145,12 +155,8 @@ class AdminOps:
         with self.db.write() as conn:
             if conn.execute(sa.select(entities.c.id).where(entities.c.is_admin)).first():
                 return None
-            if entity_row(conn, name) is not None:
-                raise Conflict(f"cannot create the admin user: {name!r} exists and is no admin")
-            user_id = conn.execute(
-                entities.insert().values(name=name, kind="user", is_admin=True, created_at=now())
-            ).inserted_primary_key[0]
-            key = _issue_key(conn, user_id, name).key
+            _new_entity(conn, name, "user", admin=True)
+            key = _issue_key(conn, _require_kind(conn, name, "user").id, name).key
             assert key is not None
             save(key)
             return key
@@ -162,15 +168,9 @@ class AdminOps:
     ) -> tuple[UserInfo, KeyInfo]:
         """A new user and its first API key (the only time the secret is shown)."""
         _require_admin(caller, "creating users")
-        check_identifier("user", name)
         with self.db.write() as conn:
-            if entity_row(conn, name) is not None:
-                raise Conflict(f"a user or team named {name} exists")
-            created = now()
-            user_id = conn.execute(
-                entities.insert().values(name=name, kind="user", is_admin=admin, created_at=created)
-            ).inserted_primary_key[0]
-            return UserInfo(name, admin, created), _issue_key(conn, user_id, name)
+            user = _new_entity(conn, name, "user", admin)
+            return user, _issue_key(conn, _require_kind(conn, name, "user").id, name)
 
     def list_users(self, caller: Principal) -> list[UserInfo]:
         _require_admin(caller, "listing users")
@@ -221,13 +221,8 @@ class AdminOps:
 
     def create_team(self, caller: Principal, name: str) -> UserInfo:
         _require_admin(caller, "creating teams")
-        check_identifier("team", name)
         with self.db.write() as conn:
-            if entity_row(conn, name) is not None:
-                raise Conflict(f"a user or team named {name} exists")
-            created = now()
-            conn.execute(entities.insert().values(name=name, kind="team", created_at=created))
-            return UserInfo(name, False, created)
+            return _new_entity(conn, name, "team")
 
     def set_member(
         self, caller: Principal, team: str, user: str, role: str = "member"

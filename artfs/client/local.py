@@ -21,7 +21,7 @@ class LocalBackend:
 
     @classmethod
     def from_config(cls, config: Config) -> LocalBackend:
-        return cls(Store.open_local(config.home), config.entity or local_user())
+        return cls(Store.open(config.home), config.entity or local_user())
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name not in SERVICE_CALLS:

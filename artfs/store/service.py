@@ -30,11 +30,6 @@ class Store(ChunkOps, DistributedOps, SweepOps, GcOps, AdminOps):
         self.anonymous_read = anonymous_read
 
     @classmethod
-    def open_local(cls, home: Path, **options: bool) -> Store:
-        """The embedded layout: ``home/artfs.db`` and ``home/chunks``."""
-        return cls.open(home, **options)
-
-    @classmethod
     def open(
         cls, home: Path, db_url: str | None = None, blobs_url: str | None = None, **options: bool
     ) -> Store:

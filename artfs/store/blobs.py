@@ -57,6 +57,20 @@ def _blocks_of(f: BinaryIO, length: int | None) -> Iterator[bytes]:
             yield block
 
 
+def remove_stale(directory: Path, older_than: float) -> int:
+    """Remove the files of ``directory`` last written before ``older_than`` (abandoned
+    partial writes of crashed processes); returns how many."""
+    removed = 0
+    for entry in os.scandir(directory):
+        try:
+            if entry.stat().st_mtime < older_than:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
 def make_fanout(root: Path) -> None:
     """Create ``root`` and its 256 two-hex-digit subdirectories once, not on every write."""
     root.mkdir(parents=True, exist_ok=True)
@@ -132,12 +146,4 @@ class LocalBlobStore:
                 yield PREFIX + sub.name + entry.name, st.st_mtime, st.st_size
 
     def clean_tmp(self, older_than: float) -> int:
-        removed = 0
-        for entry in os.scandir(self.tmp_dir):
-            try:
-                if entry.stat().st_mtime < older_than:
-                    os.unlink(entry.path)
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        return remove_stale(self.tmp_dir, older_than)

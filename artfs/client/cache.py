@@ -27,7 +27,7 @@ from typing import IO
 from ..core.chunking import mapped
 from ..core.digest import digest_bytes, hex_of
 from ..core.errors import DigestMismatch
-from ..store.blobs import make_fanout, unique_name, write_verified
+from ..store.blobs import make_fanout, remove_stale, unique_name, write_verified
 
 Fetch = Callable[[], Iterable[bytes]]
 TMP_MAX_AGE_S = 3600
@@ -216,12 +216,7 @@ class ChunkCache:
 
         Returns (chunks removed, bytes removed). Stale partial downloads go too.
         """
-        for entry in os.scandir(self.tmp_dir):
-            try:
-                if entry.stat().st_mtime < time.time() - TMP_MAX_AGE_S:
-                    os.unlink(entry.path)
-            except FileNotFoundError:
-                continue
+        remove_stale(self.tmp_dir, time.time() - TMP_MAX_AGE_S)
         entries = sorted(self._entries())
         total = sum(size for _, size, _ in entries)
         removed = removed_bytes = 0
