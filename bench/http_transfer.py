@@ -82,8 +82,13 @@ def server(data: Path) -> Iterator[tuple[str, str]]:
 
 
 def client_env(url: str, key: str, cache: Path) -> dict[str, str]:
-    return {**isolated_env(cache.parent), "ARTFS_URL": url, "ARTFS_API_KEY": key,
-            "ARTFS_CACHE_DIR": str(cache), "ARTFS_PROJECT": "bench"}  # fmt: skip
+    return {
+        **isolated_env(cache.parent),
+        "ARTFS_URL": url,
+        "ARTFS_API_KEY": key,
+        "ARTFS_CACHE_DIR": str(cache),
+        "ARTFS_PROJECT": "bench",
+    }
 
 
 def chunk_files(tree: Path, pieces: Path) -> list[tuple[str, Path]]:
@@ -107,16 +112,31 @@ def chunk_files(tree: Path, pieces: Path) -> list[tuple[str, Path]]:
 def curl(config_lines: list[str], key: str, work: Path) -> Timing:
     config = work / "curl.cfg"
     config.write_text("\n".join(config_lines) + "\n")
-    return timed(["curl", "-sSf", "--parallel", "--parallel-max", str(WORKERS),
-                  "-H", f"Authorization: Bearer {key}", "-K", str(config)])  # fmt: skip
+    return timed(
+        [
+            "curl",
+            "-sSf",
+            "--parallel",
+            "--parallel-max",
+            str(WORKERS),
+            "-H",
+            f"Authorization: Bearer {key}",
+            "-K",
+            str(config),
+        ]
+    )
 
 
 def bench_tree(name: str, tree: Path, size: int, work: Path) -> None:
     # get: one server holding the version; artfs get and curl of its chunk URLs
     with server(work / "server") as (url, key):
         env = client_env(url, key, work / "cache")
-        subprocess.run([ARTFS, "put", str(tree), "-n", f"bench/{name}"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [ARTFS, "put", str(tree), "-n", f"bench/{name}"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         digests = sorted(
             {c.digest for p in tree.iterdir() for c in hash_path(p, DEFAULT_CHUNK_SIZE).chunks}
         )
@@ -124,8 +144,10 @@ def bench_tree(name: str, tree: Path, size: int, work: Path) -> None:
 
         def curl_get() -> Timing:
             fresh(out).mkdir()
-            lines = [f'url = "{url}/api/v1/chunks/{d}"\noutput = "{out}/{i}"'
-                     for i, d in enumerate(digests)]  # fmt: skip
+            lines = [
+                f'url = "{url}/api/v1/chunks/{d}"\noutput = "{out}/{i}"'
+                for i, d in enumerate(digests)
+            ]
             return curl(lines, key, work)
 
         def artfs_get() -> Timing:
@@ -141,8 +163,13 @@ def bench_tree(name: str, tree: Path, size: int, work: Path) -> None:
         report(
             f"get {name} (empty cache)", best_of(3, artfs_get), baseline, "curl --parallel", size
         )
-        report(f"warm {name} (into the cache)", best_of(3, artfs_warm), baseline, "curl --parallel",
-               size)  # fmt: skip
+        report(
+            f"warm {name} (into the cache)",
+            best_of(3, artfs_warm),
+            baseline,
+            "curl --parallel",
+            size,
+        )
 
     # put: a new server each time, so every byte is sent and stored
     def artfs_put() -> Timing:
@@ -154,8 +181,10 @@ def bench_tree(name: str, tree: Path, size: int, work: Path) -> None:
 
     def curl_put() -> Timing:
         with server(work / "server") as (url, key):
-            lines = [f'upload-file = "{path}"\nurl = "{url}/api/v1/chunks/{digest}"'
-                     for digest, path in uploads]  # fmt: skip
+            lines = [
+                f'upload-file = "{path}"\nurl = "{url}/api/v1/chunks/{digest}"'
+                for digest, path in uploads
+            ]
             return curl(lines, key, work)
 
     baseline = best_of(2, curl_put)

@@ -33,8 +33,9 @@ ARTFS = str(Path(sys.executable).parent / "artfs")
 GIB = 1 << 30
 
 
-def report(label: str, subject: Timing, baseline: Timing, baseline_label: str,
-           size: int = 0) -> None:  # fmt: skip
+def report(
+    label: str, subject: Timing, baseline: Timing, baseline_label: str, size: int = 0
+) -> None:
     """One figure beside its native baseline: times, rates, the mount's speed as a fraction
     of native (1.00x = as fast) and its time as a multiple of native's."""
 
@@ -42,9 +43,11 @@ def report(label: str, subject: Timing, baseline: Timing, baseline_label: str,
         return f" {size / t.seconds / 1e6:6.0f} MB/s" if size else ""
 
     speed = baseline.seconds / subject.seconds if subject.seconds else float("inf")
-    print(f"{label:<32} {subject.seconds:7.3f} s{rate(subject)} | {baseline_label:<19} "
-          f"{baseline.seconds:7.3f} s{rate(baseline)} | {speed:4.2f}x native speed "
-          f"({1 / speed:4.1f}x its time)")  # fmt: skip
+    print(
+        f"{label:<32} {subject.seconds:7.3f} s{rate(subject)} | {baseline_label:<19} "
+        f"{baseline.seconds:7.3f} s{rate(baseline)} | {speed:4.2f}x native speed "
+        f"({1 / speed:4.1f}x its time)"
+    )
 
 
 def drop_caches(*trees: Path) -> str:
@@ -179,11 +182,15 @@ def read_figures(work: Path, env: dict[str, str]) -> dict:
     report("(b) mount, from the chunk cache", warm, native_warm, "native, page cache", GIB)
     report("(b') same, chunks already open", warm_open, native_warm, "native, page cache", GIB)
     report("(c) mount, from the page cache", cached, native_warm, "native, page cache", GIB)
-    print(f"    FUSE read sizes seen by a daemon, (a): {cold_stats['read_sizes']}, "
-          f"(c) and 3 x (b'): {warm_stats['read_sizes']} (c sends none)")  # fmt: skip
-    print(f"    chunks fetched (a): {cold_stats['chunks_fetched']}, (b): "
-          f"{warm_stats['chunks_fetched']}; daemon peak RSS "
-          f"{warm_stats['peak_rss_kib'] / 1024:.0f} MiB; load average {load()}")  # fmt: skip
+    print(
+        f"    FUSE read sizes seen by a daemon, (a): {cold_stats['read_sizes']}, "
+        f"(c) and 3 x (b'): {warm_stats['read_sizes']} (c sends none)"
+    )
+    print(
+        f"    chunks fetched (a): {cold_stats['chunks_fetched']}, (b): "
+        f"{warm_stats['chunks_fetched']}; daemon peak RSS "
+        f"{warm_stats['peak_rss_kib'] / 1024:.0f} MiB; load average {load()}"
+    )
     return {"cold": cold_stats, "warm": warm_stats}
 
 
@@ -194,8 +201,9 @@ def listing_figures(work: Path, env: dict[str, str], count: int) -> None:
     made = time.perf_counter() - start
     start = time.perf_counter()
     artfs(env, "put", src, "-n", "bench/many")
-    print(f"\n{count:,} small files: made in {made:.1f} s, put in "
-          f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+    print(
+        f"\n{count:,} small files: made in {made:.1f} s, put in {time.perf_counter() - start:.1f} s"
+    )
     mnt = work / "mnt"
     version = mnt / "bench/many/v0"
     mount(env, mnt)
@@ -215,9 +223,11 @@ def listing_figures(work: Path, env: dict[str, str], count: int) -> None:
     report("ls -lR, after find", first_ls, native_ls, "native ls -lR")
     report("find, once listed", find, native_find, "native find")
     report("ls -lR, once listed", ls, native_ls, "native ls -lR")
-    print(f"    daemon peak RSS after listing {count:,} files: "
-          f"{after['peak_rss_kib'] / 1024:.0f} MiB (now {after['rss_kib'] / 1024:.0f} MiB); "
-          f"chunks fetched: {after['chunks_fetched']}; load average {load()}")  # fmt: skip
+    print(
+        f"    daemon peak RSS after listing {count:,} files: "
+        f"{after['peak_rss_kib'] / 1024:.0f} MiB (now {after['rss_kib'] / 1024:.0f} MiB); "
+        f"chunks fetched: {after['chunks_fetched']}; load average {load()}"
+    )
 
 
 def main() -> None:

@@ -46,8 +46,13 @@ class StoreEnv:
             os.environ.clear()
             os.environ.update(saved)
 
-    def cli(self, *args: object, check: bool = True, extra_env: dict[str, str] | None = None,
-            **kwargs: object):  # fmt: skip
+    def cli(
+        self,
+        *args: object,
+        check: bool = True,
+        extra_env: dict[str, str] | None = None,
+        **kwargs: object,
+    ):
         """Run the ``artfs`` command against this store (``extra_env`` adds variables)."""
         env = {**self.env, **(extra_env or {})}
         return run_artfs(*args, env=env, check=check, **kwargs)  # type: ignore[arg-type]

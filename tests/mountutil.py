@@ -24,15 +24,17 @@ def need_fuse() -> None:
     need(fuse_available(), "FUSE: /dev/fuse and fusermount3")
 
 
-def sh(*cmd: object, check: bool = True, timeout: float = 120,
-       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def sh(
+    *cmd: object, check: bool = True, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a plain tool; text output."""
     proc = subprocess.run(
         [str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, env=env
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}\n{proc.stderr}")  # fmt: skip
+        raise AssertionError(
+            f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 

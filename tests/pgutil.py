@@ -62,16 +62,26 @@ def start_cluster() -> Iterator[PgCluster]:
     if owner:
         shutil.chown(root, owner)
     port = free_port()
-    subprocess.run(_as_owner([initdb, "-D", str(data), "-A", "trust", "-U", "artfs",
-                              "--no-sync"], owner), check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        _as_owner([initdb, "-D", str(data), "-A", "trust", "-U", "artfs", "--no-sync"], owner),
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(_as_owner([pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"),
-                              "-w", "start"], owner), check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        _as_owner(
+            [pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"], owner
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         yield PgCluster(port, data)
     finally:
-        subprocess.run(_as_owner([pg_ctl, "-D", str(data), "-m", "immediate", "stop"], owner),
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            _as_owner([pg_ctl, "-D", str(data), "-m", "immediate", "stop"], owner),
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

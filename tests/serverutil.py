@@ -57,8 +57,19 @@ class ServerProcess:
         return env
 
     def start(self) -> ServerProcess:
-        command = [ARTFS, "server", "--data", str(self.data), "--host", "127.0.0.1",
-                   "--port", str(self.port), "--log-level", "warning", *self.args]  # fmt: skip
+        command = [
+            ARTFS,
+            "server",
+            "--data",
+            str(self.data),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            *self.args,
+        ]
         if self.tls:
             command += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
         with open(self.log, "ab") as log:

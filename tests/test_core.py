@@ -19,9 +19,23 @@ from artfs.core.sizes import parse_size
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "/etc/passwd", "../x", "a/../../b", "a//b", "a/", "./a", "a/./b", "a\x00b", "a\nb",
-     "a\x7fb", "x" * 256, 5, None],
-)  # fmt: skip
+    [
+        "",
+        "/etc/passwd",
+        "../x",
+        "a/../../b",
+        "a//b",
+        "a/",
+        "./a",
+        "a/./b",
+        "a\x00b",
+        "a\nb",
+        "a\x7fb",
+        "x" * 256,
+        5,
+        None,
+    ],
+)
 def test_bad_paths_are_rejected(bad):
     with pytest.raises(InvalidPath):
         check_path(bad)
@@ -48,9 +62,18 @@ def test_artifact_names_parse(text, expected):
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "a/b/c/d", "proj/art:", "proj/bad name", "proj/art:a@b", "p/../x", "-p/art",
-            "proj/art:with/slash"],
-)  # fmt: skip
+    "bad",
+    [
+        "",
+        "a/b/c/d",
+        "proj/art:",
+        "proj/bad name",
+        "proj/art:a@b",
+        "p/../x",
+        "-p/art",
+        "proj/art:with/slash",
+    ],
+)
 def test_malformed_names_are_rejected(bad):
     with pytest.raises(InvalidName):
         parse_artifact_path(bad, "me", None)
@@ -121,13 +144,20 @@ def test_manifest_json_round_trip():
         ({"/abs": {"size": 1, "digest": digest_bytes(b"x")}}, InvalidPath),
         ({"a": {"size": 1, "digest": "md5:abc"}}, InvalidManifest),
         ({"a": {"size": -1, "digest": digest_bytes(b"x")}}, InvalidManifest),
-        ({"a": {"size": 2, "digest": digest_bytes(b"x"),
-                "chunks": [[digest_bytes(b"x"), 1]]}}, InvalidManifest),
-        ({"a": {"size": 1, "digest": digest_bytes(b"x")},
-          "a/b": {"size": 1, "digest": digest_bytes(b"x")}}, InvalidManifest),
+        (
+            {"a": {"size": 2, "digest": digest_bytes(b"x"), "chunks": [[digest_bytes(b"x"), 1]]}},
+            InvalidManifest,
+        ),
+        (
+            {
+                "a": {"size": 1, "digest": digest_bytes(b"x")},
+                "a/b": {"size": 1, "digest": digest_bytes(b"x")},
+            },
+            InvalidManifest,
+        ),
         ({"a": "not an object"}, InvalidManifest),
     ],
-)  # fmt: skip
+)
 def test_bad_manifests_are_rejected(entries, error):
     with pytest.raises(error):
         Manifest.from_json({"format": "artfs.manifest", "version": 1, "entries": entries})

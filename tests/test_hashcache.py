@@ -42,8 +42,9 @@ def traced_put(store_env, data: Path, name: str) -> tuple[dict, list[str]]:
 
 
 def test_unchanged_tree_is_not_read_again(store_env, tmp_path):
-    data = write_tree(tmp_path / "d", {f"dir{i}/f{j}": os.urandom(300_000) for i in range(3)
-                                       for j in range(4)})  # fmt: skip
+    data = write_tree(
+        tmp_path / "d", {f"dir{i}/f{j}": os.urandom(300_000) for i in range(3) for j in range(4)}
+    )
     settle()
     _, opened = traced_put(store_env, data, "proj/hc")
     assert len(opened) == 12

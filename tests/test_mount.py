@@ -83,16 +83,21 @@ def test_versions_read_like_plain_files(store_env: StoreEnv, versions: dict[str,
         assert sh("readlink", art / "best").stdout.strip() == "v1"
         for label, copy in versions.items():
             found = sh("find", art / label, "-type", "f", "-printf", "%P %s\n").stdout
-            expected = {f"{p.relative_to(copy).as_posix()} {p.stat().st_size}"
-                        for p in copy.rglob("*") if p.is_file()}  # fmt: skip
+            expected = {
+                f"{p.relative_to(copy).as_posix()} {p.stat().st_size}"
+                for p in copy.rglob("*")
+                if p.is_file()
+            }
             assert set(found.splitlines()) == expected
             sh("diff", "-r", art / label, copy)
         # cp -r, cat, stat, sha256sum, through an alias too
         sh("cp", "-r", art / "v1", store_env.tmp / "out-v1")
         sh("diff", "-r", store_env.tmp / "out-v1", versions["v1"])
         assert sh("cat", art / "latest/labels.csv").stdout == "file,label\n"
-        assert sh("stat", "-c", "%s %A", art / "v0/train/deep/er/still/x.bin").stdout.split() \
-            == ["200000", "-r--r--r--"]  # fmt: skip
+        assert sh("stat", "-c", "%s %A", art / "v0/train/deep/er/still/x.bin").stdout.split() == [
+            "200000",
+            "-r--r--r--",
+        ]
         assert sh("stat", "-L", "-c", "%F", art / "latest").stdout.strip() == "directory"
         listed = sh("sh", "-c", "cd '%s' && find . -type f -exec sha256sum {} +" % (art / "v0"))
         sums = {line[66:].removeprefix("./"): line[:64] for line in listed.stdout.splitlines()}
@@ -212,8 +217,9 @@ def test_lazy_reads_fetch_only_what_is_read(embedded: StoreEnv) -> None:
         assert 1 <= len(cached_chunks(store_env)) <= 2
         assert m.stats()["chunks_fetched"] <= 2
         before = len(cached_chunks(store_env))
-        piece = sh("sh", "-c", f"dd if='{version}/big.bin' bs=1M skip=700 count=1 "
-                   "status=none | sha256sum").stdout  # fmt: skip
+        piece = sh(
+            "sh", "-c", f"dd if='{version}/big.bin' bs=1M skip=700 count=1 status=none | sha256sum"
+        ).stdout
         assert piece.split()[0] == hashlib.sha256(middle).hexdigest()
         assert len(cached_chunks(store_env)) - before <= 2
 

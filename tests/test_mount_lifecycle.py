@@ -113,8 +113,9 @@ def test_bad_mount_points_fail_in_one_line(embedded: StoreEnv) -> None:
     with mounted(store_env) as m:
         twice = run_artfs("mount", m.mnt, env=store_env.env, check=False)
         assert twice.returncode == 1 and "already an artfs mount" in twice.stderr
-        opts = run_artfs("mount", store_env.tmp, "-o", "no_such_option", env=store_env.env,
-                         check=False)  # fmt: skip
+        opts = run_artfs(
+            "mount", store_env.tmp, "-o", "no_such_option", env=store_env.env, check=False
+        )
         assert opts.returncode == 1 and "Traceback" not in opts.stderr
 
 
@@ -128,8 +129,9 @@ def test_foreground_notifies_systemd_and_unmounts_on_sigterm(local: tuple[StoreE
     sock.bind(sock_path)
     sock.settimeout(30)
     env = {**store_env.env, "NOTIFY_SOCKET": sock_path}
-    proc = subprocess.Popen([ARTFS, "mount", "--foreground", mnt], env=env,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [ARTFS, "mount", "--foreground", mnt], env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
         message = sock.recv(4096).decode()
         assert "READY=1" in message.splitlines()
@@ -169,15 +171,24 @@ def test_fstab_style_mounts(local: tuple[StoreEnv, dict]) -> None:
     """What an fstab line does: mount(8) runs mount.fuse3, which runs `artfs SRC MNT -o ..`."""
     store_env = local[0]
     need_fuse()
-    need(os.geteuid() == 0 and shutil.which("mount.fuse3") is not None,
-         "root and mount.fuse3 (fstab mounts)")  # fmt: skip
+    need(
+        os.geteuid() == 0 and shutil.which("mount.fuse3") is not None,
+        "root and mount.fuse3 (fstab mounts)",
+    )
     entity = run_artfs("whoami", env=store_env.env).stdout.split()[0]
     env = {**store_env.env, "PATH": f"{BIN}:{os.environ['PATH']}"}
     cases = [
-        ("mnt-a", "mount.fuse3", f"artfs:{entity}", "-t", "fuse.artfs", "-o",
-         "ro,metadata_ttl=2,cache_size=1G,nofail,_netdev"),
+        (
+            "mnt-a",
+            "mount.fuse3",
+            f"artfs:{entity}",
+            "-t",
+            "fuse.artfs",
+            "-o",
+            "ro,metadata_ttl=2,cache_size=1G,nofail,_netdev",
+        ),
         ("mnt-b", "mount", "-t", "fuse.artfs", "artfs", "-o", "metadata_ttl=2"),
-    ]  # fmt: skip
+    ]
     with artfs_on_system_path():
         for name, *cmd in cases:
             mnt = store_env.tmp / name
@@ -190,8 +201,11 @@ def test_fstab_style_mounts(local: tuple[StoreEnv, dict]) -> None:
             try:
                 assert os.path.ismount(mnt)  # live when mount returned
                 pid = daemon_pid(mnt)
-                line = next(x for x in Path("/proc/self/mounts").read_text().splitlines()
-                            if x.split()[1] == str(mnt))  # fmt: skip
+                line = next(
+                    x
+                    for x in Path("/proc/self/mounts").read_text().splitlines()
+                    if x.split()[1] == str(mnt)
+                )
                 assert line.split()[2] == "fuse.artfs"
                 assert sh("cat", mnt / "proj/ds/v0/notes/readme.txt").stdout == "read me\n"
                 sh("umount", mnt)
@@ -205,12 +219,28 @@ def test_fstab_argv_maps_options_to_flags() -> None:
     from artfs.cli.mount import fstab_argv
 
     commands = {"mount", "put"}
-    assert fstab_argv(["artfs:team", "/mnt/a", "-o",
-                       "rw,allow_other,cache_size=10G,metadata_ttl=5,_netdev,x-systemd.auto"],
-                      commands) == [
-        "mount", "/mnt/a", "--source", "artfs:team", "--entity", "team",
-        "--cache-size", "10G", "--metadata-ttl", "5", "-o", "allow_other",
-    ]  # fmt: skip
+    assert fstab_argv(
+        [
+            "artfs:team",
+            "/mnt/a",
+            "-o",
+            "rw,allow_other,cache_size=10G,metadata_ttl=5,_netdev,x-systemd.auto",
+        ],
+        commands,
+    ) == [
+        "mount",
+        "/mnt/a",
+        "--source",
+        "artfs:team",
+        "--entity",
+        "team",
+        "--cache-size",
+        "10G",
+        "--metadata-ttl",
+        "5",
+        "-o",
+        "allow_other",
+    ]
     assert fstab_argv(["artfs", "/mnt/a"], commands) == ["mount", "/mnt/a", "--source", "artfs"]
     assert fstab_argv(["put", "x", "-o", "y"], commands) is None
     assert fstab_argv(["typo", "x"], commands) is None
@@ -227,8 +257,12 @@ def test_systemd_units_verify() -> None:
     try:
         instance = with_instance / "artfs-mount@mnt-artfs.service"
         shutil.copy(service, instance)
-        proc = subprocess.run([tool, "verify", "--man=no", instance, mount_unit],  # type: ignore[list-item]
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        proc = subprocess.run(
+            [tool, "verify", "--man=no", instance, mount_unit],  # type: ignore[list-item]
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         assert "artfs" not in proc.stderr, proc.stderr  # no warning about our units
     finally:
@@ -254,11 +288,13 @@ def test_cache_size_bounds_the_chunk_cache(local: tuple[StoreEnv, dict]) -> None
         sh("sh", "-c", f"cat '{m.mnt}'/proj/ds/v0/part*.bin > /dev/null")
 
 
-def test_warm_fills_the_cache_so_reads_fetch_nothing(store_env: StoreEnv,
-                                                     dataset: dict) -> None:  # fmt: skip
+def test_warm_fills_the_cache_so_reads_fetch_nothing(store_env: StoreEnv, dataset: dict) -> None:
     out = store_env.cli("warm", "proj/ds:latest").stdout
-    chunks = {c[0] for e in digests_of(store_env, "proj/ds:v0").values()
-              for c in e.get("chunks", [[e["digest"]]])}  # fmt: skip
+    chunks = {
+        c[0]
+        for e in digests_of(store_env, "proj/ds:v0").values()
+        for c in e.get("chunks", [[e["digest"]]])
+    }
     assert f"fetched {len(chunks)} chunks" in out
     assert len(cached_chunks(store_env)) == len(chunks)
     assert "fetched 0 chunks" in store_env.cli("warm", "proj/ds:v0").stdout

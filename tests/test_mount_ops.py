@@ -153,8 +153,9 @@ async def test_paged_readdir_of_100000_entries(client: Client) -> None:
 
 
 @pytest.mark.trio
-async def test_listing_handles_are_snapshots_and_new_versions_appear(client: Client,
-                                                                     tmp_path) -> None:  # fmt: skip
+async def test_listing_handles_are_snapshots_and_new_versions_appear(
+    client: Client, tmp_path
+) -> None:
     put(client, tmp_path / "v0", "proj/ds", {"x.txt": b"0"})
     ops = make_ops(client)
     art = await walk(ops, "proj", "ds")
@@ -177,8 +178,9 @@ async def test_listing_handles_are_snapshots_and_new_versions_appear(client: Cli
 
 
 @pytest.mark.trio
-async def test_negative_entries_are_cached_long_only_inside_versions(client: Client,
-                                                                     tmp_path) -> None:  # fmt: skip
+async def test_negative_entries_are_cached_long_only_inside_versions(
+    client: Client, tmp_path
+) -> None:
     put(client, tmp_path / "d", "proj/ds", {"x.txt": b"x"})
     ops = make_ops(client)
     version = await walk(ops, "proj", "ds", "v0")

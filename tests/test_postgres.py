@@ -88,8 +88,9 @@ def test_two_servers_share_postgres_and_s3(pg, tmp_path, s3):
         data = write_tree(tmp_path / "d", {"x.bin": os.urandom(70_000), "y.txt": b"why"})
         run_artfs("put", data, "-n", "proj/shared", env=env)
         env2 = {**env, **second.client_env()}
-        out = json.loads(run_artfs("get", "proj/shared", "--root", tmp_path / "o", "--json",
-                                   env=env2).stdout)  # fmt: skip
+        out = json.loads(
+            run_artfs("get", "proj/shared", "--root", tmp_path / "o", "--json", env=env2).stdout
+        )
         assert out["stats"]["chunks_fetched"] == 2
         assert tree_digests(tmp_path / "o") == tree_digests(data)
         assert not (tmp_path / "a" / "chunks").exists() or not list(
@@ -102,5 +103,9 @@ def test_two_servers_share_postgres_and_s3(pg, tmp_path, s3):
 
 
 def _client_env_dirs(tmp: Path) -> dict[str, str]:
-    return {"ARTFS_CACHE_DIR": str(tmp / "cache"), "ARTFS_HOME": str(tmp / "home"),
-            "XDG_CONFIG_HOME": str(tmp / "config"), "ARTFS_PROJECT": "proj"}  # fmt: skip
+    return {
+        "ARTFS_CACHE_DIR": str(tmp / "cache"),
+        "ARTFS_HOME": str(tmp / "home"),
+        "XDG_CONFIG_HOME": str(tmp / "config"),
+        "ARTFS_PROJECT": "proj",
+    }

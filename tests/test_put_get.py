@@ -227,8 +227,19 @@ def test_cache_cleanup_to_size_evicts_least_recently_used(store_env, tmp_path):
 def test_ls_and_show(store_env, tmp_path):
     data = tmp_path / "d"
     write_tree(data, {"x": b"1"})
-    put(store_env, data, "proj/ds", "-t", "dataset", "-d", "first", "-m", "source=camera",
-        "--tag", "raw")  # fmt: skip
+    put(
+        store_env,
+        data,
+        "proj/ds",
+        "-t",
+        "dataset",
+        "-d",
+        "first",
+        "-m",
+        "source=camera",
+        "--tag",
+        "raw",
+    )
     assert "proj" in store_env.cli("ls").stdout
     listing = store_env.cli("ls", "proj").stdout
     assert "ds" in listing and "dataset" in listing

@@ -22,8 +22,19 @@ def web_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     root = tmp_path / "www"
     root.mkdir()
     port = free_port()
-    proc = start_service([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
-                   "--directory", str(root)], f"http://127.0.0.1:{port}/")  # fmt: skip
+    proc = start_service(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            str(port),
+            "--directory",
+            str(root),
+        ],
+        f"http://127.0.0.1:{port}/",
+    )
     yield root, f"http://127.0.0.1:{port}"
     proc.kill()
     proc.wait()

@@ -27,10 +27,14 @@ with artfs.init(project="proj", group=group, job_type="writer") as run:
 
 def test_distributed_writers_build_one_version(api_env):
     writers = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(i), "grp1"], env=api_env.env,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(i), "grp1"],
+            env=api_env.env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(5)
-    ]  # fmt: skip
+    ]
     errors = [w.communicate(timeout=120)[1] for w in writers]
     assert [w.returncode for w in writers] == [0] * 5, errors
     with pytest.raises(NotFound):
@@ -139,8 +143,10 @@ def test_sweep_grid_best_run_and_its_model(api_env, tmp_path):
 
 
 def test_random_sweep_respects_ranges_and_count(api_env):
-    config = {"method": "random", "parameters": {"lr": {"min": 0.0, "max": 1.0},
-                                                   "n": {"min": 1, "max": 3}}}  # fmt: skip
+    config = {
+        "method": "random",
+        "parameters": {"lr": {"min": 0.0, "max": 1.0}, "n": {"min": 1, "max": 3}},
+    }
     sweep_id = artfs.sweep(config, project="proj")
     values = []
     artfs.agent(sweep_id, lambda: values.append(dict(artfs.init().config)), count=4)
@@ -185,8 +191,9 @@ def test_save_code_logs_the_main_script(api_env, tmp_path):
         "print(run.path)\n"
         "run.finish()\n"
     )
-    out = subprocess.run([sys.executable, script], env=api_env.env, capture_output=True,
-                         text=True, check=True).stdout.strip()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, script], env=api_env.env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     run = artfs.Api().run(out)
     code = run.used_artifacts()
     assert [a.type for a in code] == ["code"] and code[0].logged_by().id == run.id

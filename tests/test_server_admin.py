@@ -81,8 +81,9 @@ def test_admin_commands(artfs_server, tmp_path):
     assert second.split("_")[1] in keys
     users = run_artfs("admin", "user", "list", env=env).stdout
     assert "alice" in users and "admin" in users
-    bad = run_artfs("admin", "project", "set-visibility", "vision/cats", "secret", env=env,
-                    check=False)  # fmt: skip
+    bad = run_artfs(
+        "admin", "project", "set-visibility", "vision/cats", "secret", env=env, check=False
+    )
     assert bad.returncode == 1 and "visibility must be one of" in bad.stderr
 
 
@@ -107,8 +108,9 @@ def test_team_admins_manage_their_team_only(artfs_server, tmp_path):
     for args, message in refused.items():
         answer = run_artfs("admin", *args, env=lead_env, check=False)
         assert answer.returncode == 1 and message in answer.stderr, args
-    by_member = run_artfs("admin", "member", "add", "vision", "newbie", "--role", "admin",
-                          env=member_env, check=False)  # fmt: skip
+    by_member = run_artfs(
+        "admin", "member", "add", "vision", "newbie", "--role", "admin", env=member_env, check=False
+    )
     assert by_member.returncode == 1 and "not an admin of vision" in by_member.stderr
     roles = {m.user: m.role for m in admin.list_members("vision")}
     assert roles == {"lead": "admin", "member": "member", "newbie": "member"}
@@ -153,8 +155,9 @@ def test_anonymous_reads_only_with_the_flag(tmp_path):
     strict = start_server(tmp_path / "server")  # same data, restarted without the flag
     try:
         env["ARTFS_URL"] = strict.url
-        refused = run_artfs("get", "admin/pub/ds", "--root", tmp_path / "out2", env=env,
-                            check=False)  # fmt: skip
+        refused = run_artfs(
+            "get", "admin/pub/ds", "--root", tmp_path / "out2", env=env, check=False
+        )
         assert refused.returncode == 1 and "authentication required" in refused.stderr
     finally:
         strict.stop()
@@ -164,11 +167,27 @@ def test_anonymous_reads_only_with_the_flag(tmp_path):
 def tls_pair(tmp_path: Path) -> tuple[Path, Path]:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 

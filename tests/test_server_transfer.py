@@ -75,8 +75,12 @@ def test_server_refuses_a_manifest_with_unsafe_paths(artfs_server, bad_path):
     """A client that skips its own checks still cannot commit a path leaving the root."""
     data = b"payload"
     digest = digest_bytes(data)
-    requests.put(f"{artfs_server.url}{API}/chunks/{digest}", data=data,
-                 headers=auth(artfs_server), timeout=10).raise_for_status()  # fmt: skip
+    requests.put(
+        f"{artfs_server.url}{API}/chunks/{digest}",
+        data=data,
+        headers=auth(artfs_server),
+        timeout=10,
+    ).raise_for_status()
     manifest = {
         "format": "artfs.manifest",
         "version": 1,
@@ -129,8 +133,13 @@ def test_a_large_chunk_is_streamed_not_buffered(artfs_server, tmp_path):
     with open(src, "wb") as f:
         for _ in range(size >> 20):
             f.write(os.urandom(1 << 20))
-    env = {**os.environ, **artfs_server.client_env(), "ARTFS_CHUNK_SIZE": "256MiB",
-           "ARTFS_CACHE_DIR": str(tmp_path / "cache"), "ARTFS_PROJECT": "proj"}  # fmt: skip
+    env = {
+        **os.environ,
+        **artfs_server.client_env(),
+        "ARTFS_CHUNK_SIZE": "256MiB",
+        "ARTFS_CACHE_DIR": str(tmp_path / "cache"),
+        "ARTFS_PROJECT": "proj",
+    }
     assert artfs_server.proc is not None
     before = _peak_rss(artfs_server.proc.pid)
     run_artfs("put", src, "-n", "proj/big", env=env)
@@ -174,10 +183,20 @@ def _put_until_half_stored(
     digests, the client environment, the running put) once part of it is stored, not all."""
     src = _dataset(tmp_path / "src", 24, 2 << 20)
     digests = _all_chunks(src, 64 << 10)
-    env = {**os.environ, **server.client_env(), **SLOW_UPLOAD,
-           "ARTFS_CACHE_DIR": str(tmp_path / "cache"), "ARTFS_PROJECT": "proj"}  # fmt: skip
-    put = subprocess.Popen([ARTFS, "put", str(src), "-n", "proj/data"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    env = {
+        **os.environ,
+        **server.client_env(),
+        **SLOW_UPLOAD,
+        "ARTFS_CACHE_DIR": str(tmp_path / "cache"),
+        "ARTFS_PROJECT": "proj",
+    }
+    put = subprocess.Popen(
+        [ARTFS, "put", str(src), "-n", "proj/data"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     checker = HttpBackend(server.url, server.admin_key)
     deadline = time.monotonic() + 60
     try:
@@ -227,8 +246,12 @@ def test_transfers_reuse_connections(tmp_path):
     server = start_server(tmp_path / "server", "--log-level", "info")
     try:
         src = _dataset(tmp_path / "src", 200, 1000)
-        env = {**os.environ, **server.client_env(), "ARTFS_PROJECT": "proj",
-               "ARTFS_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
+        env = {
+            **os.environ,
+            **server.client_env(),
+            "ARTFS_PROJECT": "proj",
+            "ARTFS_CACHE_DIR": str(tmp_path / "cache"),
+        }
         run_artfs("put", src, "-n", "proj/many", env=env)
         run_artfs("get", "proj/many", "--root", tmp_path / "out", env=env)
     finally:
@@ -240,8 +263,12 @@ def test_transfers_reuse_connections(tmp_path):
 
 def test_empty_files_need_no_chunk(artfs_server, tmp_path):
     src = write_tree(tmp_path / "src", {"empty": b"", "a/also-empty": b""})
-    env = {**os.environ, **artfs_server.client_env(), "ARTFS_PROJECT": "proj",
-           "ARTFS_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
+    env = {
+        **os.environ,
+        **artfs_server.client_env(),
+        "ARTFS_PROJECT": "proj",
+        "ARTFS_CACHE_DIR": str(tmp_path / "cache"),
+    }
     run_artfs("put", src, "-n", "proj/empty", env=env)
     _, manifest = artfs_server.admin().manifest(ArtifactPath("admin", "proj", "empty"))
     assert {e.digest for e in manifest} == {EMPTY_DIGEST}

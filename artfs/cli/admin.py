@@ -109,8 +109,10 @@ def user_create(backend: HttpBackend, name: str, is_admin: bool) -> None:
 @pass_backend
 def user_list(backend: HttpBackend) -> None:
     users = backend.list_users()
-    table([(u.name, "yes" if u.admin else "", when(u.created_at)) for u in users],
-          ("USER", "ADMIN", "CREATED"))  # fmt: skip
+    table(
+        [(u.name, "yes" if u.admin else "", when(u.created_at)) for u in users],
+        ("USER", "ADMIN", "CREATED"),
+    )
 
 
 @admin.group()
@@ -131,8 +133,10 @@ def key_create(backend: HttpBackend, user: str | None) -> None:
 @pass_backend
 def key_list(backend: HttpBackend, user: str | None) -> None:
     keys = backend.list_keys(user)
-    table([(k.key_id, k.user, when(k.created_at), when(k.revoked_at)) for k in keys],
-          ("KEY ID", "USER", "CREATED", "REVOKED"))  # fmt: skip
+    table(
+        [(k.key_id, k.user, when(k.created_at), when(k.revoked_at)) for k in keys],
+        ("KEY ID", "USER", "CREATED", "REVOKED"),
+    )
 
 
 @key.command("revoke")

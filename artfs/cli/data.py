@@ -57,9 +57,19 @@ def _metadata(pairs: tuple[str, ...], blob: str | None) -> dict[str, object]:
 @click.option("--run", help="Run (entity/project/id) that logs the version.")
 @JSON_OPTION
 @click.pass_context
-def put(ctx: click.Context, local: Path, name: str | None, type_: str, description: str | None,
-        aliases: tuple[str, ...], tags: tuple[str, ...], meta_pairs: tuple[str, ...],
-        meta_json: str | None, run: str | None, as_json: bool) -> None:  # fmt: skip
+def put(
+    ctx: click.Context,
+    local: Path,
+    name: str | None,
+    type_: str,
+    description: str | None,
+    aliases: tuple[str, ...],
+    tags: tuple[str, ...],
+    meta_pairs: tuple[str, ...],
+    meta_json: str | None,
+    run: str | None,
+    as_json: bool,
+) -> None:
     """Log a file or directory as the next version of an artifact."""
     client = _client(ctx)
     path = client.path(name or local.resolve().name)
@@ -126,23 +136,46 @@ def ls(ctx: click.Context, path: str | None, entity: str | None, deleted: bool) 
     parts = path.split("/") if path else []
     if not parts:
         projects = client.backend.list_projects(entity)
-        table([(f"{p.entity}/{p.name}", p.visibility, when(p.created_at)) for p in projects],
-              ("PROJECT", "VISIBILITY", "CREATED"))  # fmt: skip
+        table(
+            [(f"{p.entity}/{p.name}", p.visibility, when(p.created_at)) for p in projects],
+            ("PROJECT", "VISIBILITY", "CREATED"),
+        )
     elif len(parts) == 1:
         ent, proj = parse_project_path(parts[0], entity or client.entity)
         rows = client.backend.list_collections(ent, proj)
-        table([(c.name, c.type, c.version_count, "-" if c.latest is None else f"v{c.latest}",
-                when(c.created_at)) for c in rows],
-              ("ARTIFACT", "TYPE", "VERSIONS", "LATEST", "CREATED"))  # fmt: skip
+        table(
+            [
+                (
+                    c.name,
+                    c.type,
+                    c.version_count,
+                    "-" if c.latest is None else f"v{c.latest}",
+                    when(c.created_at),
+                )
+                for c in rows
+            ],
+            ("ARTIFACT", "TYPE", "VERSIONS", "LATEST", "CREATED"),
+        )
     elif len(parts) in (2, 3):
         if ":" in path:  # type: ignore[operator]
             raise InvalidName("ls takes an artifact without ':alias'; use 'artfs show'")
         full = path if len(parts) == 3 or entity is None else f"{entity}/{path}"
         versions = client.backend.list_versions(client.path(full), include_deleted=deleted)
-        table([(v.label, ",".join(v.aliases), v.state, v.file_count, size(v.size),
-                when(v.created_at), v.description or "") for v in versions],
-              ("VERSION", "ALIASES", "STATE", "FILES", "SIZE", "CREATED",
-               "DESCRIPTION"))  # fmt: skip
+        table(
+            [
+                (
+                    v.label,
+                    ",".join(v.aliases),
+                    v.state,
+                    v.file_count,
+                    size(v.size),
+                    when(v.created_at),
+                    v.description or "",
+                )
+                for v in versions
+            ],
+            ("VERSION", "ALIASES", "STATE", "FILES", "SIZE", "CREATED", "DESCRIPTION"),
+        )
     else:
         raise InvalidName(f"invalid path {path!r}: expected [project[/artifact]]")
 
@@ -276,7 +309,7 @@ def lineage(ctx: click.Context, name: str, depth: int, fmt: str) -> None:
     help="Keep unused chunks touched more recently than this (uploads in flight).",
 )
 @click.pass_context
-def gc(ctx: click.Context, grace: str) -> None:  # fmt: skip
+def gc(ctx: click.Context, grace: str) -> None:
     """Delete expired versions and chunks no version uses."""
     report = _client(ctx).backend.gc(parse_duration(grace))
     for line in report.details:

@@ -24,8 +24,7 @@ def cli(ctx: click.Context) -> None:
         ctx.call_on_close(ctx.obj.close)
 
 
-for command in (data.put, data.get, data.ls, data.show, data.alias, data.rm, data.gc,
-                data.lineage):  # fmt: skip
+for command in (data.put, data.get, data.ls, data.show, data.alias, data.rm, data.gc, data.lineage):
     cli.add_command(command)
 cli.add_command(cache.cache_group)
 for command in (server.server, admin.login, admin.whoami, admin.admin):

@@ -19,8 +19,18 @@ FSTAB_FLAGS = {
     "log": "--log",
 }
 # options for mount(8), systemd or the fstab line itself, with no meaning to the daemon
-FSTAB_IGNORED = {"defaults", "auto", "noauto", "user", "users", "nouser", "owner", "_netdev",
-                 "nofail", "rw"}  # fmt: skip
+FSTAB_IGNORED = {
+    "defaults",
+    "auto",
+    "noauto",
+    "user",
+    "users",
+    "nouser",
+    "owner",
+    "_netdev",
+    "nofail",
+    "rw",
+}
 
 
 def fstab_argv(argv: list[str], commands: set[str]) -> list[str] | None:
@@ -68,27 +78,45 @@ def fstab_argv(argv: list[str], commands: set[str]) -> list[str] | None:
 
 @click.command("mount")
 @click.argument("mountpoint", type=click.Path())
-@click.option("-f", "--foreground", is_flag=True,
-              help="Serve in front (logs to stderr; systemd Type=notify).")  # fmt: skip
+@click.option(
+    "-f", "--foreground", is_flag=True, help="Serve in front (logs to stderr; systemd Type=notify)."
+)
 @click.option("--entity", help="Entity whose projects the mount shows (default: yours).")
-@click.option("--metadata-ttl", default="5s", show_default=True,
-              help="How long listings and aliases are cached (0 = always ask).")  # fmt: skip
+@click.option(
+    "--metadata-ttl",
+    default="5s",
+    show_default=True,
+    help="How long listings and aliases are cached (0 = always ask).",
+)
 @click.option("--cache-size", help="Bound the chunk cache (e.g. 10GB); evicts LRU chunks.")
-@click.option("--run", help="Record every version read as used by this run "
-              "([entity/][project/]run_id).")  # fmt: skip
+@click.option(
+    "--run", help="Record every version read as used by this run ([entity/][project/]run_id)."
+)
 @click.option(
     "-o",
     "options",
     multiple=True,
     help="FUSE mount options, comma-separated (allow_other, ro, ...).",
 )
-@click.option("--log", "log_file", help="Log file (default: under $ARTFS_STATE_DIR/logs; "
-              "stderr with --foreground).")  # fmt: skip
+@click.option(
+    "--log",
+    "log_file",
+    help="Log file (default: under $ARTFS_STATE_DIR/logs; stderr with --foreground).",
+)
 @click.option("--source", default=None, help="Name shown as the mount's source.")
 @click.option("--debug", is_flag=True, help="Log every store call and chunk opened.")
-def mount(mountpoint: str, foreground: bool, entity: str | None, metadata_ttl: str,
-          cache_size: str | None, run: str | None, options: tuple[str, ...],
-          log_file: str | None, source: str | None, debug: bool) -> None:  # fmt: skip
+def mount(
+    mountpoint: str,
+    foreground: bool,
+    entity: str | None,
+    metadata_ttl: str,
+    cache_size: str | None,
+    run: str | None,
+    options: tuple[str, ...],
+    log_file: str | None,
+    source: str | None,
+    debug: bool,
+) -> None:
     """Mount the store at MOUNTPOINT: projects, artifacts, versions as read-only files, and
     a writable @staging/ in each artifact that becomes its next version on unmount.
 
@@ -131,8 +159,12 @@ def _run_path(run: str | None, entity: str | None) -> str | None:
 @click.command("umount")
 @click.argument("mountpoint", type=click.Path())
 @click.option("-z", "--lazy", is_flag=True, help="Detach now even if files are open.")
-@click.option("--timeout", default=30.0, show_default=True,
-              help="Seconds to wait for the daemon (besides its commits).")  # fmt: skip
+@click.option(
+    "--timeout",
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the daemon (besides its commits).",
+)
 @JSON_OPTION
 def umount(mountpoint: str, lazy: bool, timeout: float, as_json: bool) -> None:
     """Unmount an artfs mount: its daemon commits every @staging area with changes and

@@ -45,9 +45,17 @@ import click
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-def server(data: Path, host: str, port: int, tls_cert: str | None, tls_key: str | None,
-           db_url: str | None, blobs_url: str | None, allow_anonymous_read: bool,
-           log_level: str) -> None:  # fmt: skip
+def server(
+    data: Path,
+    host: str,
+    port: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    db_url: str | None,
+    blobs_url: str | None,
+    allow_anonymous_read: bool,
+    log_level: str,
+) -> None:
     """Serve the store in DATA over HTTP(S) until interrupted; logs go to stderr."""
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")

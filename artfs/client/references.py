@@ -68,8 +68,9 @@ def _file_entries(uri: str, name: str | None, checksum: bool, limit: int) -> lis
     else:
         prefix = name if name is not None else root.name
         found = sorted(p for p in root.rglob("*") if p.is_file())[:limit]
-        files = [("/".join(filter(None, [prefix, p.relative_to(root).as_posix()])), p)
-                 for p in found]  # fmt: skip
+        files = [
+            ("/".join(filter(None, [prefix, p.relative_to(root).as_posix()])), p) for p in found
+        ]
     out = []
     for path, local in files:
         target = local.resolve().as_uri()
@@ -130,11 +131,21 @@ def _s3_entries(uri: str, name: str | None, checksum: bool, limit: int) -> list[
         etag, version = head["ETag"].strip('"'), head.get("VersionId")
         if checksum:
             digest = _identity(target, etag, version or "")
-            out.append(_entry(path, target, head["ContentLength"], digest, checksum="etag",
-                              etag=etag, version_id=version))  # fmt: skip
+            out.append(
+                _entry(
+                    path,
+                    target,
+                    head["ContentLength"],
+                    digest,
+                    checksum="etag",
+                    etag=etag,
+                    version_id=version,
+                )
+            )
         else:
-            out.append(_entry(path, target, head["ContentLength"], _identity(target),
-                              checksum="none"))  # fmt: skip
+            out.append(
+                _entry(path, target, head["ContentLength"], _identity(target), checksum="none")
+            )
     return out
 
 

@@ -106,8 +106,9 @@ class Run:
     ) -> Artifact:
         """Add this writer's files to the shared pending version of ``distributed_id``
         (default: the run's group)."""
-        return artifact._upsert(self._client, self, self._distributed_id(distributed_id), False,
-                                aliases)  # fmt: skip
+        return artifact._upsert(
+            self._client, self, self._distributed_id(distributed_id), False, aliases
+        )
 
     def finish_artifact(
         self,
@@ -116,8 +117,9 @@ class Run:
         aliases: list[str] | None = None,
     ) -> Artifact:
         """Add this writer's files (if any) and commit the distributed version."""
-        return artifact._upsert(self._client, self, self._distributed_id(distributed_id), True,
-                                aliases)  # fmt: skip
+        return artifact._upsert(
+            self._client, self, self._distributed_id(distributed_id), True, aliases
+        )
 
     def _distributed_id(self, given: str | None) -> str:
         if given or self.group:

@@ -98,7 +98,8 @@ class Sweep:
         scored = [
             (sign * r.summary[metric], r)
             for r in self.runs
-            if r.state == "finished" and isinstance(r.summary.get(metric), (int, float))
+            if r.state == "finished"
+            and isinstance(r.summary.get(metric), (int, float))
             and not math.isnan(r.summary[metric])
-        ]  # fmt: skip
+        ]
         return max(scored, key=lambda pair: pair[0])[1] if scored else None

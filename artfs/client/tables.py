@@ -62,9 +62,10 @@ class PartitionedTable:
         if self._artifact is None:
             raise ArtfsError("a PartitionedTable is read from an artifact: use artifact.get()")
         return sorted(
-            e.path for e in self._artifact.files()
+            e.path
+            for e in self._artifact.files()
             if is_under(e.path, self.parts_path) and e.path.endswith(Table.SUFFIX)
-        )  # fmt: skip
+        )
 
     def iterrows(self) -> Iterator[tuple[int, list[Any]]]:
         index = 0

@@ -40,8 +40,9 @@ class ManifestEntry:
             raise InvalidManifest(f"{self.path}: size must be a non-negative integer")
         if self.ref is not None:
             if not isinstance(self.ref, str) or not self.ref.startswith(REFERENCE_SCHEMES):
-                raise InvalidManifest(f"{self.path}: a reference must be a file://, http(s):// "
-                                      "or s3:// URI")  # fmt: skip
+                raise InvalidManifest(
+                    f"{self.path}: a reference must be a file://, http(s):// or s3:// URI"
+                )
             if self.chunks:
                 raise InvalidManifest(f"{self.path}: a reference entry has no chunks")
             return self

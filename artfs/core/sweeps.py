@@ -32,8 +32,9 @@ def check_sweep_config(config: object) -> dict[str, Any]:
     if not isinstance(params, dict) or not params:
         raise InvalidName("a sweep config needs 'parameters': {name: {values|value|min,max}}")
     for name, spec in params.items():
-        if not isinstance(spec, dict) or not ({"values", "value"} & spec.keys() or
-                                              {"min", "max"} <= spec.keys()):  # fmt: skip
+        if not isinstance(spec, dict) or not (
+            {"values", "value"} & spec.keys() or {"min", "max"} <= spec.keys()
+        ):
             raise InvalidName(f"sweep parameter {name!r} needs 'values', 'value' or 'min'/'max'")
         if "values" in spec and (not isinstance(spec["values"], list) or not spec["values"]):
             raise InvalidName(f"sweep parameter {name!r}: 'values' must be a non-empty list")

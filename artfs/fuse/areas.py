@@ -175,8 +175,9 @@ class StagingNamespace(Namespace):
             raise pyfuse3.FUSEError(errno.EEXIST)
         area.start(None, None)
         area.set_type(DEFAULT_TYPE)  # written to disk: the artifact outlives the mount
-        info = CollectionInfo(self.entity, project.info.name, name, DEFAULT_TYPE, None,
-                              time.time(), 0, None)  # fmt: skip
+        info = CollectionInfo(
+            self.entity, project.info.name, name, DEFAULT_TYPE, None, time.time(), 0, None
+        )
         node = self._artifact(project, info)
         self._owners[area.key] = node
         self.forget_listing(project)

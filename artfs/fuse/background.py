@@ -28,8 +28,14 @@ class CacheBound:
     an unlinked open file readable), and a later open fetches it again.
     """
 
-    def __init__(self, cache: ChunkCache, limit: int, files: ChunkFiles,
-                 interval: float = 1.0, rescan: float = 30.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cache: ChunkCache,
+        limit: int,
+        files: ChunkFiles,
+        interval: float = 1.0,
+        rescan: float = 30.0,
+    ) -> None:
         self.cache = cache
         self.limit = limit
         self.files = files
@@ -61,8 +67,12 @@ class CacheBound:
                 os.utime(self.cache.path(digest))
         removed, freed = self.cache.cleanup(int(self.limit * LOW_WATER))
         self.evicted_chunks += removed
-        log.info("chunk cache over %s: evicted %d chunks (%s)",
-                 format_size(self.limit), removed, format_size(freed))  # fmt: skip
+        log.info(
+            "chunk cache over %s: evicted %d chunks (%s)",
+            format_size(self.limit),
+            removed,
+            format_size(freed),
+        )
         return total - freed
 
 

@@ -22,8 +22,11 @@ class Changes:
         return bool(self.added or self.modified or self.deleted)
 
     def counts(self) -> dict[str, int]:
-        return {"added": len(self.added), "modified": len(self.modified),
-                "deleted": len(self.deleted)}  # fmt: skip
+        return {
+            "added": len(self.added),
+            "modified": len(self.modified),
+            "deleted": len(self.deleted),
+        }
 
     def summary(self) -> str:
         return ", ".join(f"{n} {what}" for what, n in self.counts().items())

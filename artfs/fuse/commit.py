@@ -74,9 +74,11 @@ class CommitReport:
         if not self.created:
             return f"{where}: no new version, v{self.version} has the same content ({changed})"
         stats = self.stats or {}
-        text = (f"{where}: committed v{self.version} ({changed}; hashed "
-                f"{stats.get('hashed_files', 0)} files, sent {stats.get('chunks_sent', 0)} "
-                f"chunks, {format_size(stats.get('bytes_sent', 0))})")  # fmt: skip
+        text = (
+            f"{where}: committed v{self.version} ({changed}; hashed "
+            f"{stats.get('hashed_files', 0)} files, sent {stats.get('chunks_sent', 0)} "
+            f"chunks, {format_size(stats.get('bytes_sent', 0))})"
+        )
         if self.moved_on:
             text += f"; {self._meanwhile()}"
         return text
@@ -95,8 +97,9 @@ class Committer:
     def __init__(self, client: Client):
         self.client = client
 
-    def send(self, area: StagingArea, snapshot: Snapshot,
-             options: CommitOptions) -> tuple[CommitReport, Manifest | None]:  # fmt: skip
+    def send(
+        self, area: StagingArea, snapshot: Snapshot, options: CommitOptions
+    ) -> tuple[CommitReport, Manifest | None]:
         """Commit ``snapshot`` (blocking; touches nothing of the area but its key and type).
         Returns the report and, on success, the version's manifest (the new base)."""
         key = area.key
@@ -104,10 +107,15 @@ class Committer:
         path = ArtifactPath(key.entity, key.project, key.artifact)
         try:
             result, stats = self.client.put(
-                path, area.type, snapshot.sources, snapshot.entries, progress=False,
-                base=snapshot.base, description=options.description,
+                path,
+                area.type,
+                snapshot.sources,
+                snapshot.entries,
+                progress=False,
+                base=snapshot.base,
+                description=options.description,
                 aliases=list(options.aliases),
-            )  # fmt: skip
+            )
         except Exception as exc:
             report.error = str(exc) or type(exc).__name__
             log.error("%s", report.text())
@@ -124,14 +132,18 @@ class Committer:
         except Exception as exc:  # committed; the area keeps its changes until the next commit
             log.warning(
                 "%s: cannot read back %s (%s); the staging area keeps its changes, "
-                "the next commit finds them committed", key.short, version.path, exc,
-            )  # fmt: skip
+                "the next commit finds them committed",
+                key.short,
+                version.path,
+                exc,
+            )
             return report, None
         return report, manifest
 
 
-def finish(area: StagingArea, snapshot: Snapshot, report: CommitReport,
-           manifest: Manifest | None) -> None:  # fmt: skip
+def finish(
+    area: StagingArea, snapshot: Snapshot, report: CommitReport, manifest: Manifest | None
+) -> None:
     """Settle the area after a commit of ``snapshot``: the version is its new base, or (the
     commit failed) nothing changes."""
     if manifest is not None and report.version is not None:
@@ -155,8 +167,13 @@ def commit_all(committer: Committer, areas: StagingAreas) -> list[CommitReport]:
             report = _commit_at_exit(committer, area)
         except Exception as exc:  # its staged data stays on disk, for the next mount
             log.exception("committing %s failed", area.key.short)
-            report = CommitReport(area.key.collection, area.key.short, {}, area.base,
-                                  error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            report = CommitReport(
+                area.key.collection,
+                area.key.short,
+                {},
+                area.base,
+                error=f"{type(exc).__name__}: {exc}",
+            )
         if report is not None:
             reports.append(report)
     return reports

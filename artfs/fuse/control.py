@@ -100,10 +100,17 @@ def staging_status(staging_root: Path) -> list[dict[str, Any]]:
         finally:
             area.close()
         if changes or area.pending is not None:
-            out.append({
-                "staging": key.short, "artifact": key.collection, "type": area.type,
-                "base": area.base, "pending": area.pending is not None,
-                "counts": changes.counts(), "added": changes.added,
-                "modified": changes.modified, "deleted": changes.deleted,
-            })  # fmt: skip
+            out.append(
+                {
+                    "staging": key.short,
+                    "artifact": key.collection,
+                    "type": area.type,
+                    "base": area.base,
+                    "pending": area.pending is not None,
+                    "counts": changes.counts(),
+                    "added": changes.added,
+                    "modified": changes.modified,
+                    "deleted": changes.deleted,
+                }
+            )
     return out

@@ -212,8 +212,9 @@ def serve(opts: MountOptions, config: Config, ready: Callable[[], object]) -> No
         files = ChunkFiles(client.cache, client.backend, stats)
         usage = UsageRecorder(client.backend, opts.run) if opts.run else None
         record = record_path(config, opts.mountpoint)
-        ops = WritableOperations(namespace, Reader(files, stats), stats, Committer(client),
-                                 usage, str(record))  # fmt: skip
+        ops = WritableOperations(
+            namespace, Reader(files, stats), stats, Committer(client), usage, str(record)
+        )
         bound = CacheBound(client.cache, opts.cache_size, files) if opts.cache_size else None
         fuse_options = {f"fsname={opts.source}", f"subtype={FSTYPE.split('.')[1]}"}
         fuse_options.update(opts.fuse_options)
@@ -223,12 +224,21 @@ def serve(opts: MountOptions, config: Config, ready: Callable[[], object]) -> No
             raise ArtfsError(f"cannot mount at {opts.mountpoint}: {exc}") from None
         log.info(
             "mounted %s at %s (entity %s, metadata TTL %ss, cache %s%s, pid %d)",
-            opts.source, opts.mountpoint, entity, opts.metadata_ttl, client.cache.root,
+            opts.source,
+            opts.mountpoint,
+            entity,
+            opts.metadata_ttl,
+            client.cache.root,
             f" bounded to {format_size(opts.cache_size)}" if opts.cache_size else "",
             os.getpid(),
-        )  # fmt: skip
-        about = {"mountpoint": opts.mountpoint, "pid": os.getpid(), "entity": entity,
-                 "store": store_key(config), "staging": str(staging)}  # fmt: skip
+        )
+        about = {
+            "mountpoint": opts.mountpoint,
+            "pid": os.getpid(),
+            "entity": entity,
+            "store": store_key(config),
+            "staging": str(staging),
+        }
         write_record(record, {**about, "state": "serving"})
         ready()
         clean = False
@@ -264,8 +274,14 @@ def _commit_on_unmount(ops: WritableOperations, record: Path, about: dict[str, o
     write_record(record, {**about, "state": "done", "commits": reports})
 
 
-async def _main(ops: WritableOperations, files: ChunkFiles, usage: UsageRecorder | None,
-                bound: CacheBound | None, stopping: threading.Event, mnt: str) -> None:  # fmt: skip
+async def _main(
+    ops: WritableOperations,
+    files: ChunkFiles,
+    usage: UsageRecorder | None,
+    bound: CacheBound | None,
+    stopping: threading.Event,
+    mnt: str,
+) -> None:
     ops.initialized = trio.Event()
     async with trio.open_nursery() as nursery:
         files.nursery = nursery

@@ -39,8 +39,15 @@ def fsname(name: str) -> bytes:
         return name.encode("utf-8", "surrogatepass")
 
 
-def attributes(inode: int, mode: int, size: int, mtime_ns: int, nlink: int,
-               entry_timeout: float, attr_timeout: float) -> pyfuse3.EntryAttributes:  # fmt: skip
+def attributes(
+    inode: int,
+    mode: int,
+    size: int,
+    mtime_ns: int,
+    nlink: int,
+    entry_timeout: float,
+    attr_timeout: float,
+) -> pyfuse3.EntryAttributes:
     attr = pyfuse3.EntryAttributes()
     attr.st_ino = inode
     attr.generation = 0  # inode numbers are never reused within a mount
@@ -57,8 +64,9 @@ def attributes(inode: int, mode: int, size: int, mtime_ns: int, nlink: int,
     return attr
 
 
-def dir_attr(inode: int, mtime_ns: int, timeout: float, attr_timeout: float | None = None,
-             nlink: int = 2) -> pyfuse3.EntryAttributes:  # fmt: skip
+def dir_attr(
+    inode: int, mtime_ns: int, timeout: float, attr_timeout: float | None = None, nlink: int = 2
+) -> pyfuse3.EntryAttributes:
     attr_timeout = timeout if attr_timeout is None else attr_timeout
     return attributes(inode, stat.S_IFDIR | 0o555, 0, mtime_ns, nlink, timeout, attr_timeout)
 
@@ -210,8 +218,7 @@ class DirNode(Node):
 
     def make_attr(self) -> pyfuse3.EntryAttributes:
         assert self.owner is not None
-        return dir_attr(self.inode, self.owner.mtime_ns, IMMUTABLE_TIMEOUT,
-                        nlink=2 + self.nsubdirs)  # fmt: skip
+        return dir_attr(self.inode, self.owner.mtime_ns, IMMUTABLE_TIMEOUT, nlink=2 + self.nsubdirs)
 
 
 class FileNode(Node):

@@ -38,8 +38,13 @@ class Operations(ReadOnly, pyfuse3.Operations):
     supports_dot_lookup = False  # no NFS export: the kernel never looks up "." or ".."
     enable_writeback_cache = False
 
-    def __init__(self, namespace: Namespace, reader: Reader, stats: MountStats,
-                 usage: UsageRecorder | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        namespace: Namespace,
+        reader: Reader,
+        stats: MountStats,
+        usage: UsageRecorder | None = None,
+    ) -> None:
         super().__init__()
         self.ns = namespace
         self.inodes = namespace.inodes

@@ -46,8 +46,13 @@ SEQUENTIAL_SLACK = 4 << 20  # requests arriving a little out of order still coun
 class ChunkFiles:
     """Open, verified chunk files shared by every reader (an LRU of file descriptors)."""
 
-    def __init__(self, cache: ChunkCache, backend: Backend, stats: MountStats,
-                 max_open: int = MAX_OPEN_CHUNKS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cache: ChunkCache,
+        backend: Backend,
+        stats: MountStats,
+        max_open: int = MAX_OPEN_CHUNKS,
+    ) -> None:
         self.cache = cache
         self.backend = backend
         self.stats = stats
@@ -96,8 +101,9 @@ class ChunkFiles:
     def _failed(self, digest: str, exc: Exception) -> pyfuse3.FUSEError:
         self.stats.read_errors += 1
         if isinstance(exc, DigestMismatch):
-            log.error("chunk %s failed verification twice (%s): reads of it fail with EIO",
-                      digest, exc)  # fmt: skip
+            log.error(
+                "chunk %s failed verification twice (%s): reads of it fail with EIO", digest, exc
+            )
         else:
             log.error("cannot fetch chunk %s: %s: reads of it fail with EIO", digest, exc)
         return pyfuse3.FUSEError(errno.EIO)

@@ -35,15 +35,21 @@ class ReadOnly:
     async def symlink(self, parent_inode: int, name: bytes, target: bytes, ctx: Any) -> Any:
         raise _refuse()
 
-    async def rename(self, parent_inode_old: int, name_old: bytes, parent_inode_new: int,
-                     name_new: bytes, flags: int, ctx: Any) -> None:  # fmt: skip
+    async def rename(
+        self,
+        parent_inode_old: int,
+        name_old: bytes,
+        parent_inode_new: int,
+        name_new: bytes,
+        flags: int,
+        ctx: Any,
+    ) -> None:
         raise _refuse()
 
     async def link(self, inode: int, new_parent_inode: int, new_name: bytes, ctx: Any) -> Any:
         raise _refuse()
 
-    async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
-                     ctx: Any) -> Any:  # fmt: skip
+    async def create(self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: Any) -> Any:
         raise _refuse()
 
     async def write(self, fh: int, off: int, buf: bytes) -> int:

@@ -60,8 +60,15 @@ class StagedNode(Node):
 
     __slots__ = ("area", "id", "mode", "mtime_ns", "opened", "parent")
 
-    def __init__(self, area: StagingArea, id: int, name: bytes, parent: StagedDir | None,
-                 mode: int, mtime_ns: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        area: StagingArea,
+        id: int,
+        name: bytes,
+        parent: StagedDir | None,
+        mode: int,
+        mtime_ns: int,
+    ) -> None:
         super().__init__(0, name)
         self.area = area
         self.id = id
@@ -91,8 +98,15 @@ class StagedNode(Node):
 class StagedDir(StagedNode):
     __slots__ = ("index", "nsubdirs")
 
-    def __init__(self, area: StagingArea, id: int, name: bytes, parent: StagedDir | None,
-                 mode: int, mtime_ns: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        area: StagingArea,
+        id: int,
+        name: bytes,
+        parent: StagedDir | None,
+        mode: int,
+        mtime_ns: int,
+    ) -> None:
         super().__init__(area, id, name, parent, mode, mtime_ns)
         self.index: dict[bytes, StagedNode] = {}
         self.nsubdirs = 0
@@ -124,9 +138,18 @@ class StagedFile(StagedNode):
     __slots__ = ("entry", "fd", "local", "size")
     is_dir = False
 
-    def __init__(self, area: StagingArea, id: int, name: bytes, parent: StagedDir | None,
-                 mode: int, mtime_ns: int, entry: ManifestEntry | None,
-                 local: LocalFile | None, size: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        area: StagingArea,
+        id: int,
+        name: bytes,
+        parent: StagedDir | None,
+        mode: int,
+        mtime_ns: int,
+        entry: ManifestEntry | None,
+        local: LocalFile | None,
+        size: int,
+    ) -> None:
         super().__init__(area, id, name, parent, mode, mtime_ns)
         self.entry = entry
         self.local = local

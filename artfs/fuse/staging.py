@@ -131,8 +131,13 @@ class StagingArea:
     """One artifact's staging area. All methods run on one thread (the mount's trio thread,
     or the main thread once it has stopped serving); ``sync`` may run on a worker."""
 
-    def __init__(self, directory: Path, key: AreaKey, type: str,
-                 adopt: Callable[[StagedNode], None] = _ignore) -> None:  # fmt: skip
+    def __init__(
+        self,
+        directory: Path,
+        key: AreaKey,
+        type: str,
+        adopt: Callable[[StagedNode], None] = _ignore,
+    ) -> None:
         self.dir = directory
         self.key = key
         self.type = type
@@ -140,8 +145,9 @@ class StagingArea:
         self.base: int | None = None
         self.base_digests: dict[str, str] = {}
         self.pending: dict[str, Any] | None = None  # options of a commit asked for, not done
-        self.root = StagedDir(self, ROOT_ID, STAGING_NAME, None, stat.S_IFDIR | DIR_MODE,
-                              time.time_ns())  # fmt: skip
+        self.root = StagedDir(
+            self, ROOT_ID, STAGING_NAME, None, stat.S_IFDIR | DIR_MODE, time.time_ns()
+        )
         self.nodes: dict[int, StagedNode] = {}
         self.db: sqlite3.Connection | None = None
         self.loaded = False
@@ -180,12 +186,22 @@ class StagingArea:
                 node: StagedNode
                 if isinstance(child, FileNode):
                     entry = child.entry
-                    node = StagedFile(self, self._id(), child.name, into, stat.S_IFREG | FILE_MODE,
-                                      mtime_ns, entry, None, entry.size)  # fmt: skip
+                    node = StagedFile(
+                        self,
+                        self._id(),
+                        child.name,
+                        into,
+                        stat.S_IFREG | FILE_MODE,
+                        mtime_ns,
+                        entry,
+                        None,
+                        entry.size,
+                    )
                     self.base_digests[entry.path] = entry.digest
                 else:
-                    node = StagedDir(self, self._id(), child.name, into,
-                                     stat.S_IFDIR | DIR_MODE, mtime_ns)  # fmt: skip
+                    node = StagedDir(
+                        self, self._id(), child.name, into, stat.S_IFDIR | DIR_MODE, mtime_ns
+                    )
                     stack.append((child, node))  # type: ignore[arg-type]
                 self._link(into, node)
                 self._add(node)
@@ -231,8 +247,12 @@ class StagingArea:
         for node, parent_id in links:
             parent = self.root if parent_id == ROOT_ID else by_id.get(parent_id)
             if not isinstance(parent, StagedDir) and parent_id != ROOT_ID:
-                log.warning("%s: node %d has no parent %d; shown at the top", self.key.short,
-                            node.id, parent_id)  # fmt: skip
+                log.warning(
+                    "%s: node %d has no parent %d; shown at the top",
+                    self.key.short,
+                    node.id,
+                    parent_id,
+                )
                 parent = self.root
             self._link(parent, node)  # type: ignore[arg-type]
         for node, _ in links:
@@ -241,20 +261,30 @@ class StagingArea:
             self._tidy(used)
         self.loaded = True
 
-    def _loaded_file(self, id: int, name: bytes, mode: int, mtime_ns: int, entry: str | None,
-                     file: int | None, readonly: bool) -> StagedFile:  # fmt: skip
+    def _loaded_file(
+        self,
+        id: int,
+        name: bytes,
+        mode: int,
+        mtime_ns: int,
+        entry: str | None,
+        file: int | None,
+        readonly: bool,
+    ) -> StagedFile:
         base_entry = _entry(entry) if entry is not None else None
         if file is None:
             assert base_entry is not None
-            return StagedFile(self, id, name, None, mode, mtime_ns, base_entry, None,
-                              base_entry.size)  # fmt: skip
+            return StagedFile(
+                self, id, name, None, mode, mtime_ns, base_entry, None, base_entry.size
+            )
         self._next_file = max(self._next_file, file + 1)
         path = self.files_dir / str(file)
         if base_entry is not None and not readonly:  # a commit made it clean: the chunks serve
             path.unlink(missing_ok=True)
             self.db.execute("UPDATE nodes SET file = NULL WHERE id = ?", (id,))  # type: ignore[union-attr]
-            return StagedFile(self, id, name, None, mode, mtime_ns, base_entry, None,
-                              base_entry.size)  # fmt: skip
+            return StagedFile(
+                self, id, name, None, mode, mtime_ns, base_entry, None, base_entry.size
+            )
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -263,8 +293,17 @@ class StagingArea:
                 path.touch()
             st = None
         local = LocalFile(file, path)
-        return StagedFile(self, id, name, None, mode, st.st_mtime_ns if st else mtime_ns,
-                          base_entry, local, st.st_size if st else 0)  # fmt: skip
+        return StagedFile(
+            self,
+            id,
+            name,
+            None,
+            mode,
+            st.st_mtime_ns if st else mtime_ns,
+            base_entry,
+            local,
+            st.st_size if st else 0,
+        )
 
     def _tidy(self, used: set[int]) -> None:
         self.files_dir.mkdir(exist_ok=True)
@@ -467,8 +506,17 @@ class StagingArea:
         self._check_new(parent, name)
         db = self._changing()
         local = self._new_local()
-        node = StagedFile(self, self._id(), name, parent, stat.S_IFREG | (mode & 0o7777),
-                          time.time_ns(), None, local, 0)  # fmt: skip
+        node = StagedFile(
+            self,
+            self._id(),
+            name,
+            parent,
+            stat.S_IFREG | (mode & 0o7777),
+            time.time_ns(),
+            None,
+            local,
+            0,
+        )
         node.fd = self._open_local(local, os.O_CREAT | os.O_EXCL)
         try:
             db.execute("INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(node))
@@ -484,8 +532,9 @@ class StagingArea:
     def mkdir(self, parent: StagedDir, name: bytes, mode: int) -> StagedDir:
         self._check_new(parent, name)
         db = self._changing()
-        node = StagedDir(self, self._id(), name, parent, stat.S_IFDIR | (mode & 0o7777),
-                         time.time_ns())  # fmt: skip
+        node = StagedDir(
+            self, self._id(), name, parent, stat.S_IFDIR | (mode & 0o7777), time.time_ns()
+        )
         db.execute("INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(node))
         self._link(parent, node)
         parent.mtime_ns = node.mtime_ns
@@ -511,8 +560,14 @@ class StagingArea:
         self._unlink(node)
         return node
 
-    def rename(self, old_parent: StagedDir, old_name: bytes, new_parent: StagedDir,
-               new_name: bytes, flags: int = 0) -> StagedNode | None:  # fmt: skip
+    def rename(
+        self,
+        old_parent: StagedDir,
+        old_name: bytes,
+        new_parent: StagedDir,
+        new_name: bytes,
+        flags: int = 0,
+    ) -> StagedNode | None:
         """POSIX rename (``flags``: RENAME_NOREPLACE, RENAME_EXCHANGE); returns the node the
         new name used to have, now unlinked (None if there was none, or on an exchange)."""
         if flags & ~(pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE):
@@ -545,8 +600,10 @@ class StagingArea:
         with self._transaction(db):
             if target is not None:
                 db.execute("DELETE FROM nodes WHERE id = ?", (target.id,))
-            db.execute("UPDATE nodes SET parent = ?, name = ? WHERE id = ?",
-                       (new_parent.id, new_name, node.id))  # fmt: skip
+            db.execute(
+                "UPDATE nodes SET parent = ?, name = ? WHERE id = ?",
+                (new_parent.id, new_name, node.id),
+            )
         if target is not None:
             self._unlink(target)
         self._unlink(node)
@@ -587,8 +644,9 @@ class StagingArea:
         if isinstance(node, StagedFile) and node.local is not None and node.entry is None:
             os.utime(node.local.path, ns=(mtime_ns, mtime_ns))
         elif node.id != ROOT_ID:
-            self._changing().execute("UPDATE nodes SET mtime_ns = ? WHERE id = ?",
-                                     (mtime_ns, node.id))  # fmt: skip
+            self._changing().execute(
+                "UPDATE nodes SET mtime_ns = ? WHERE id = ?", (mtime_ns, node.id)
+            )
         node.mtime_ns = mtime_ns
         node.changed()
 
@@ -740,8 +798,9 @@ class StagingArea:
             return
         db = self._changing()
         with self._transaction(db):
-            db.executemany("UPDATE meta SET value = ? WHERE key = ?",
-                           [(str(number), "base"), ("", "pending")])  # fmt: skip
+            db.executemany(
+                "UPDATE meta SET value = ? WHERE key = ?", [(str(number), "base"), ("", "pending")]
+            )
             db.execute("DELETE FROM base")
             db.executemany("INSERT INTO base VALUES (?, ?)", self.base_digests.items())
             db.executemany(

@@ -53,9 +53,19 @@ STATE_XATTR = control.STATE_XATTR.encode()
 TYPE_XATTR = b"user.artfs.type"
 RESULTS_KEPT = 64
 _WRITING = os.O_WRONLY | os.O_RDWR
-_QUIET = {errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR,
-          errno.EINVAL, errno.EPERM, errno.EXDEV, errno.EROFS, errno.ENAMETOOLONG,
-          errno.EOPNOTSUPP}  # fmt: skip
+_QUIET = {
+    errno.ENOENT,
+    errno.EEXIST,
+    errno.ENOTEMPTY,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EINVAL,
+    errno.EPERM,
+    errno.EXDEV,
+    errno.EROFS,
+    errno.ENAMETOOLONG,
+    errno.EOPNOTSUPP,
+}
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 
 
@@ -123,9 +133,15 @@ def _sync(area: StagingArea, fd: int | None) -> None:
 class WritableOperations(Operations):
     ns: StagingNamespace
 
-    def __init__(self, namespace: StagingNamespace, reader: Reader, stats: MountStats,
-                 committer: Committer, usage: UsageRecorder | None = None,
-                 record: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        namespace: StagingNamespace,
+        reader: Reader,
+        stats: MountStats,
+        committer: Committer,
+        usage: UsageRecorder | None = None,
+        record: str = "",
+    ) -> None:
         super().__init__(namespace, reader, stats, usage)
         self.areas = namespace.areas
         self.committer = committer
@@ -295,8 +311,7 @@ class WritableOperations(Operations):
         return node.attr
 
     @errors
-    async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
-                     ctx: Any) -> Any:  # fmt: skip
+    async def create(self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: Any) -> Any:
         parent = await self._dir(parent_inode)
         if parent is None:
             return await super().create(parent_inode, name, mode, flags, ctx)
@@ -319,12 +334,20 @@ class WritableOperations(Operations):
         self._free_if_unused(parent.area.rmdir(parent, name))
 
     @errors
-    async def rename(self, parent_inode_old: int, name_old: bytes, parent_inode_new: int,
-                     name_new: bytes, flags: int, ctx: Any) -> None:  # fmt: skip
+    async def rename(
+        self,
+        parent_inode_old: int,
+        name_old: bytes,
+        parent_inode_new: int,
+        name_new: bytes,
+        flags: int,
+        ctx: Any,
+    ) -> None:
         old, new = await self._dir(parent_inode_old), await self._dir(parent_inode_new)
         if old is None and new is None:
-            return await super().rename(parent_inode_old, name_old, parent_inode_new, name_new,
-                                        flags, ctx)  # fmt: skip
+            return await super().rename(
+                parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx
+            )
         if old is None or new is None or old.area is not new.area:
             # into a staging area from elsewhere, or between two: `mv` copies and deletes
             raise pyfuse3.FUSEError(errno.EXDEV if new is not None else errno.EROFS)

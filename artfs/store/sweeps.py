@@ -19,17 +19,19 @@ from .versions import split_run_path
 
 
 def _sweep_info(row: Any) -> SweepInfo:
-    return SweepInfo(row.entity_name, row.project_name, row.sweep_id, dict(row.config),
-                     row.created_at)  # fmt: skip
+    return SweepInfo(
+        row.entity_name, row.project_name, row.sweep_id, dict(row.config), row.created_at
+    )
 
 
 def _select_sweeps() -> sa.Select:
     return (
-        sa.select(sweeps, projects.c.name.label("project_name"),
-                  entities.c.name.label("entity_name"))
+        sa.select(
+            sweeps, projects.c.name.label("project_name"), entities.c.name.label("entity_name")
+        )
         .join(projects, projects.c.id == sweeps.c.project_id)
         .join(entities, entities.c.id == projects.c.entity_id)
-    )  # fmt: skip
+    )
 
 
 class SweepOps(RunOps):
@@ -45,8 +47,13 @@ class SweepOps(RunOps):
                     project_id=proj.id, sweep_id=sweep_id, config=checked, created_at=now()
                 )
             )
-            return _sweep_info(conn.execute(_select_sweeps().where(
-                sweeps.c.project_id == proj.id, sweeps.c.sweep_id == sweep_id)).one())  # fmt: skip
+            return _sweep_info(
+                conn.execute(
+                    _select_sweeps().where(
+                        sweeps.c.project_id == proj.id, sweeps.c.sweep_id == sweep_id
+                    )
+                ).one()
+            )
 
     def get_sweep(self, caller: Principal, sweep: str) -> SweepInfo:
         entity, project, sweep_id = split_run_path(sweep)
