@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 .venv/bin/ruff check artfs tests bench
+.venv/bin/ruff format --check --quiet artfs tests bench
+.venv/bin/mypy
 exec .venv/bin/python -m pytest -q -n auto "$@"

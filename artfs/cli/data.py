@@ -157,7 +157,8 @@ def ls(ctx: click.Context, path: str | None, entity: str | None, deleted: bool) 
             ("ARTIFACT", "TYPE", "VERSIONS", "LATEST", "CREATED"),
         )
     elif len(parts) in (2, 3):
-        if ":" in path:  # type: ignore[operator]
+        assert path is not None
+        if ":" in path:
             raise InvalidName("ls takes an artifact without ':alias'; use 'artfs show'")
         full = path if len(parts) == 3 or entity is None else f"{entity}/{path}"
         versions = client.backend.list_versions(client.path(full), include_deleted=deleted)

@@ -220,7 +220,7 @@ class Artifact:
         else:
             data = self._require_client().read_bytes(entry)
         obj = json.loads(data)
-        kind = MEDIA.get(obj.get("_type")) if isinstance(obj, dict) else None
+        kind = MEDIA.get(str(obj.get("_type"))) if isinstance(obj, dict) else None
         if kind is None:
             raise ArtfsError(f"{entry.path} is not a table")
         table = kind.from_json(obj)

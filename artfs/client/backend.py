@@ -24,7 +24,8 @@ from ..store.blobs import Data
 
 
 class Backend(Protocol):
-    default_entity: str
+    @property
+    def default_entity(self) -> str: ...
 
     def whoami(self) -> dict[str, Any]: ...
 

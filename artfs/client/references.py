@@ -179,6 +179,7 @@ def fetch_reference(entry: ManifestEntry, out: IO[bytes]) -> None:
 
 
 def _s3_blocks(entry: ManifestEntry) -> Iterator[bytes]:
+    assert entry.ref is not None
     parsed = urlparse(entry.ref)
     args = {"Bucket": parsed.netloc, "Key": parsed.path.lstrip("/")}
     if entry.extra.get("version_id"):

@@ -39,7 +39,7 @@ class SyncedDict(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         changes = dict(*args, **kwargs)
         self._data.update(changes)
         self._push(changes)

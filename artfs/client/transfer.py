@@ -252,7 +252,7 @@ def copy_fd(src: int, dst: int, size: int) -> None:
     ``copy_file_range`` where the filesystems allow it, else ``sendfile`` (across
     filesystems, e.g. a cache on another disk than the target)."""
     remaining = size
-    copy = os.copy_file_range
+    copy: Callable[[int, int, int], int] = os.copy_file_range
     while remaining:
         try:
             n = copy(src, dst, remaining)

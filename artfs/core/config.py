@@ -8,6 +8,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .chunking import DEFAULT_CHUNK_SIZE
 from .digest import MAX_CHUNK_BYTES
@@ -37,7 +38,7 @@ class Config:
     config_file: Path
     chunk_size: int = DEFAULT_CHUNK_SIZE
 
-    def with_overrides(self, **values: object) -> Config:
+    def with_overrides(self, **values: Any) -> Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 

@@ -77,6 +77,8 @@ def parse_artifact_path(
     if sep and not alias:
         raise InvalidName(f"invalid artifact name {text!r}: empty alias after ':'")
     parts = body.split("/")
+    entity: str | None
+    project: str | None
     if len(parts) == 3:
         entity, project, artifact = parts
     elif len(parts) == 2:
@@ -85,6 +87,7 @@ def parse_artifact_path(
         entity, project, artifact = default_entity, default_project, parts[0]
     else:
         raise InvalidName(f"invalid artifact name {text!r}: expected [entity/]project/name[:alias]")
+    assert project is not None
     if entity is None:
         raise InvalidName(f"artifact name {text!r} names no entity and no default entity is set")
     if alias and version_number(alias) is None:

@@ -21,9 +21,13 @@ def check_path(path: object) -> str:
     Rejected: non-strings, empty paths, absolute paths, empty segments (``a//b``, a trailing
     ``/``), ``.`` and ``..`` segments, NUL and other control characters, over-long names.
     """
-    plain = isinstance(path, str) and path.isascii() and len(path) <= MAX_PATH_BYTES
-    if plain and _PLAIN.match(path):  # type: ignore[arg-type]
-        return path  # type: ignore[return-value]
+    if (
+        isinstance(path, str)
+        and path.isascii()
+        and len(path) <= MAX_PATH_BYTES
+        and _PLAIN.match(path)
+    ):
+        return path
     if not isinstance(path, str) or not path:
         raise InvalidPath(f"invalid path {path!r}: must be a non-empty string")
     if path.startswith("/"):

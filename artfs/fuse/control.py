@@ -78,13 +78,13 @@ def request_commit(staging: str, description: str | None, aliases: list[str]) ->
         raise ArtfsError(
             f"{staging}: not the @staging directory of a running artfs mount ({exc.strerror})"
         ) from None
-    return json.loads(report)  # type: ignore[no-any-return]
+    return json.loads(report)
 
 
 def staging_status(staging_root: Path) -> list[dict[str, Any]]:
     """Each staging area under ``staging_root`` (``.../<entity>``) that has changes or a
     pending commit: what ``artfs status`` shows, read from disk (the daemon need not run)."""
-    out = []
+    out: list[dict[str, Any]] = []
     if not staging_root.is_dir():
         return out
     for db in sorted(staging_root.glob(f"*/*/{DB_NAME}")):

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import pyfuse3
 import trio
@@ -121,6 +122,7 @@ def mount(opts: MountOptions) -> None:
 
 def _setup_logging(logfile: str | None, debug: bool) -> None:
     handler: logging.Handler
+    stream: TextIO
     if logfile:
         Path(logfile).parent.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.WatchedFileHandler(logfile)  # logrotate-friendly
@@ -365,7 +367,7 @@ def umount(path: str, lazy: bool = False, timeout: float = 30.0) -> list[dict[st
     if not _wait_daemon(pid, record, timeout):
         raise ArtfsError(f"unmounted {mnt}, but its daemon (pid {pid}) is still running")
     found = read_record(record) if record.name else {}
-    return found.get("commits", []) if found.get("pid") == pid else []  # type: ignore[no-any-return]
+    return found.get("commits", []) if found.get("pid") == pid else []
 
 
 def _wait_daemon(pid: int, record: Path, timeout: float) -> bool:
@@ -381,4 +383,4 @@ def _wait_daemon(pid: int, record: Path, timeout: float) -> bool:
 
 def stats(mountpoint: str) -> dict[str, object]:
     """The counters of the daemon serving ``mountpoint``."""
-    return json.loads(os.getxattr(mountpoint, "user.artfs.stats"))  # type: ignore[no-any-return]
+    return json.loads(os.getxattr(mountpoint, "user.artfs.stats"))

@@ -38,11 +38,11 @@ class SingleFlight(Generic[V]):
             await flight.done.wait()
             if flight.error is not None:
                 raise flight.error
-            return flight.value  # type: ignore[no-any-return]
+            return flight.value
         flight = self._flights[key] = _Flight()
         try:
             flight.value = await compute()
-            return flight.value  # type: ignore[no-any-return]
+            return flight.value
         except Exception as exc:
             flight.error = exc
             raise

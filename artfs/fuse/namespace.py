@@ -143,7 +143,7 @@ class Namespace:
             found = self._listings.get(key)
             if found is not None:
                 return found
-        return await self._flights.run(("ls", key), lambda: self._list(node))  # type: ignore[no-any-return]
+        return await self._flights.run(("ls", key), lambda: self._list(node))
 
     async def _list(self, node: RootNode | ProjectNode | ArtifactNode) -> Listing:
         children: list[Node]
@@ -235,7 +235,7 @@ class Namespace:
         tree = version.tree
         if tree is not None:
             return tree
-        return await self._flights.run(("tree", version.inode), lambda: self._load(version))  # type: ignore[no-any-return]
+        return await self._flights.run(("tree", version.inode), lambda: self._load(version))
 
     async def _load(self, version: VersionNode) -> VersionTree:
         info = version.info

@@ -229,8 +229,9 @@ class StagingArea:
         except (KeyError, ValueError) as exc:
             raise OSError(errno.EIO, f"{self.db_path}: damaged settings ({exc})") from None
         self.base_digests = dict(db.execute("SELECT path, digest FROM base"))
-        rows = db.execute("SELECT id, parent, name, mode, mtime_ns, entry, file FROM nodes")
-        rows = rows.fetchall()
+        rows = db.execute(
+            "SELECT id, parent, name, mode, mtime_ns, entry, file FROM nodes"
+        ).fetchall()
         used: set[int] = set()
         links: list[tuple[StagedNode, int]] = []
         for id, parent, name, mode, mtime_ns, entry, file in rows:
@@ -254,7 +255,7 @@ class StagingArea:
                     parent_id,
                 )
                 parent = self.root
-            self._link(parent, node)  # type: ignore[arg-type]
+            self._link(parent, node)
         for node, _ in links:
             self._add(node)
         if not readonly:

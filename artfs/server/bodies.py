@@ -50,12 +50,13 @@ class Frames:
 
     def __init__(self, blocks: Iterable[bytes]):
         self._blocks = iter(blocks)
-        self._view = memoryview(b"")
+        self._view: memoryview = memoryview(b"")
 
     def take(self, size: int) -> Iterator[memoryview]:
         while size:
             if not self._view:
-                self._view = memoryview(next(self._blocks, b""))
+                block = next(self._blocks, b"")
+                self._view = memoryview(block)
                 if not self._view:
                     raise ArtfsError("the body is shorter than the chunk sizes announced")
             piece, self._view = self._view[:size], self._view[size:]
@@ -63,5 +64,5 @@ class Frames:
             yield piece
 
     def end(self) -> None:
-        if self._view or next(self._blocks, b""):
+        if len(self._view) or len(next(self._blocks, b"")):
             raise ArtfsError("the body is longer than the chunk sizes announced")

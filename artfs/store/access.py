@@ -16,7 +16,7 @@ VISIBILITIES = ("private", "public", "open")
 def check_visibility(value: object) -> str:
     if value not in VISIBILITIES:
         raise InvalidName(f"visibility must be one of {', '.join(VISIBILITIES)}, not {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 @dataclass(frozen=True)

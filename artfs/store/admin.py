@@ -54,7 +54,7 @@ def _require_admin(caller: Principal, what: str) -> None:
 def _check_role(role: object) -> str:
     if role not in ROLES:
         raise InvalidName(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    return role  # type: ignore[return-value]
+    return role
 
 
 def _require_kind(conn: Connection, name: str, kind: str) -> Row:

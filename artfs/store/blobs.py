@@ -15,12 +15,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from ..core.digest import PREFIX, hex_of, verify_stream
+from ..core.digest import PREFIX, Block, hex_of, verify_stream
 from ..core.errors import NotFound
 
 READ_BLOCK = 1 << 20
 _libc = ctypes.CDLL(None, use_errno=True)
-Data = bytes | bytearray | memoryview | Iterable[bytes]
+Data = Block | Iterable[Block]
 
 
 class BlobStore(Protocol):

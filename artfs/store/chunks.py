@@ -34,7 +34,7 @@ def visible_chunk_ids(
     if caller.is_admin:
         return set(ids)
     mine = entity_ids(conn, caller)
-    readable = projects.c.entity_id.in_(list(mine)) if mine else sa.false()
+    readable: sa.ColumnElement[bool] = projects.c.entity_id.in_(list(mine)) if mine else sa.false()
     if caller.anonymous:
         readable = sa.and_(projects.c.visibility == "public", sa.literal(anonymous_read))
     else:

@@ -20,7 +20,7 @@ from ..core.names import ArtifactPath
 from ..core.records import CommitResult
 from .access import Principal
 from .fields import check_metadata
-from .lookup import COMMITTED, PENDING, latest_number, now, version_info, version_row
+from .lookup import COMMITTED, PENDING, insert_row, latest_number, now, version_info, version_row
 from .schema import versions
 from .versions import (
     VersionOps,
@@ -83,18 +83,18 @@ class DistributedOps(VersionOps):
             chunk_ids = self._use_chunks(conn, caller, manifest.chunks())
             run_pk = self._run_pk(conn, caller, run, proj) if run else None
             if pending is None:
-                version_id = conn.execute(
-                    versions.insert().values(
-                        artifact_id=art.id,
-                        state=PENDING,
-                        description=description,
-                        metadata=meta,
-                        created_at=now(),
-                        run_pk=run_pk,
-                        distributed_id=distributed_id,
-                        **content_columns(merged),
-                    )
-                ).inserted_primary_key[0]
+                version_id = insert_row(
+                    conn,
+                    versions,
+                    artifact_id=art.id,
+                    state=PENDING,
+                    description=description,
+                    metadata=meta,
+                    created_at=now(),
+                    run_pk=run_pk,
+                    distributed_id=distributed_id,
+                    **content_columns(merged),
+                )
             else:
                 version_id = pending.id
                 values: dict[str, Any] = {

@@ -39,6 +39,11 @@ def insert_missing(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]
     conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
 
 
+def insert_row(conn: Connection, table: sa.Table, **values: Any) -> int:
+    """Insert one row; its new ``id``."""
+    return int(conn.execute(table.insert().values(**values).returning(table.c.id)).scalar_one())
+
+
 def entity_row(conn: Connection, name: str) -> Row | None:
     return conn.execute(sa.select(entities).where(entities.c.name == name)).first()
 
@@ -158,8 +163,8 @@ def version_infos(conn: Connection, rows: Sequence[Row]) -> list[VersionInfo]:
             .join(entities, entities.c.id == projects.c.entity_id)
             .where(runs.c.id.in_(part))
         )
-        for pk, run_id, project_name, entity_name in conn.execute(q):
-            run_map[pk] = f"{entity_name}/{project_name}/{run_id}"
+        for row in conn.execute(q):
+            run_map[row[0]] = f"{row[3]}/{row[2]}/{row[1]}"
     latest = {a: latest_number(conn, a) for a in {r.artifact_id for r in rows}}
     out = []
     for r in rows:

@@ -32,6 +32,7 @@ from .lookup import (
     check_tags,
     entity_row,
     insert_missing,
+    insert_row,
     latest_number,
     now,
     project_row,
@@ -208,20 +209,20 @@ class VersionOps:
                     return CommitResult(version_info(conn, row.id), created=False)
             chunk_ids = self._use_chunks(conn, caller, manifest.chunks())
             created = now()
-            version_id = conn.execute(
-                versions.insert().values(
-                    artifact_id=art.id,
-                    number=next_number(conn, art.id),
-                    state=COMMITTED,
-                    description=description,
-                    metadata=meta,
-                    created_at=created,
-                    run_pk=self._run_pk(conn, caller, run, proj) if run else None,
-                    base_number=base,
-                    expires_at=created + ttl if ttl else None,
-                    **content_columns(manifest),
-                )
-            ).inserted_primary_key[0]
+            version_id = insert_row(
+                conn,
+                versions,
+                artifact_id=art.id,
+                number=next_number(conn, art.id),
+                state=COMMITTED,
+                description=description,
+                metadata=meta,
+                created_at=created,
+                run_pk=self._run_pk(conn, caller, run, proj) if run else None,
+                base_number=base,
+                expires_at=created + ttl if ttl else None,
+                **content_columns(manifest),
+            )
             write_manifest(conn, version_id, manifest, chunk_ids)
             self._set_labels(conn, art, version_id, *labels, keep=True)
             return CommitResult(version_info(conn, version_id), created=True, moved_on=moved_on)
@@ -235,6 +236,7 @@ class VersionOps:
             new = {"project_id": proj.id, "name": name, "type": type, "description": description}
             insert_missing(conn, artifacts, [{**new, "created_at": now()}])
             art = artifact_row(conn, proj.id, name, lock=True)
+        assert art is not None
         if art.type != type:
             raise Conflict(
                 f"artifact {proj.entity_name}/{proj.name}/{name} has type {art.type!r}, "
