@@ -30,7 +30,7 @@ def pg() -> Iterator[PgCluster]:
 def _client(tmp: Path, db_url: str, blobs_url: str | None = None) -> Client:
     store = Store.open(tmp / "home", db_url=db_url, blobs_url=blobs_url)
     config = load_config().with_overrides(cache_dir=tmp / "cache", home=tmp / "home")
-    return Client(config, LocalBackend(store, "tester"))
+    return Client(config, LocalBackend.for_user(store, "tester"))
 
 
 def _commit_one(db_url: str, tmp: str, i: int) -> int:

@@ -1,4 +1,8 @@
-"""The embedded backend: the store service in-process, acting as the local user (an admin)."""
+"""The embedded backend: the store service in-process, acting as one caller.
+
+``artfs`` on the embedded store acts as the local user (an admin of its own store); the
+server's web pages act as the principal an API key stands for, through the same class.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,27 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.config import Config, local_user
+from ..store.access import Principal
 from ..store.service import Store
 from .backend import SERVICE_CALLS
 
 
 class LocalBackend:
-    """Calls ``Store`` methods with the local user bound as the caller."""
+    """Calls ``Store`` methods with ``caller`` bound as the caller."""
 
-    def __init__(self, store: Store, user: str):
+    def __init__(self, store: Store, caller: Principal, default_entity: str | None = None):
         self.store = store
-        self.caller = store.ensure_user(user, is_admin=True)
-        self.default_entity = user
+        self.caller = caller
+        self.default_entity = default_entity or caller.name
+
+    @classmethod
+    def for_user(cls, store: Store, user: str) -> LocalBackend:
+        """The local user of an embedded store: created on first use, an admin."""
+        return cls(store, store.ensure_user(user, is_admin=True))
 
     @classmethod
     def from_config(cls, config: Config) -> LocalBackend:
-        return cls(Store.open(config.home), config.entity or local_user())
+        return cls.for_user(Store.open(config.home), config.entity or local_user())
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name not in SERVICE_CALLS:
@@ -29,7 +39,7 @@ class LocalBackend:
         return functools.partial(getattr(self.store, name), self.caller)
 
     def whoami(self) -> dict[str, Any]:
-        return {"user": self.caller.name, "admin": True, "url": None, "teams": []}
+        return {**self.store.whoami(self.caller), "url": None}
 
     def close(self) -> None:
         self.store.close()
