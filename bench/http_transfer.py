@@ -182,7 +182,7 @@ def bench_tree(name: str, tree: Path, size: int, work: Path) -> None:
     def curl_put() -> Timing:
         with server(work / "server") as (url, key):
             lines = [
-                f'upload-file = "{path}"\nurl = "{url}/api/v1/chunks/{digest}"'
+                f'upload-file = "{path}"\nurl = "{url}/api/v1/projects/admin/bench/chunks/{digest}"'
                 for digest, path in uploads
             ]
             return curl(lines, key, work)

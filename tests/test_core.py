@@ -8,12 +8,12 @@ import os
 import blake3
 import pytest
 
-from artfs.core.chunking import ChunkRef, hash_path
+from artfs.core.chunking import ChunkRef, FileContent, file_digest, hash_path
 from artfs.core.digest import EMPTY_DIGEST, digest_bytes
 from artfs.core.errors import InvalidManifest, InvalidName, InvalidPath
 from artfs.core.manifest import Manifest, ManifestEntry, version_digest
 from artfs.core.names import check_alias, check_settable_alias, parse_artifact_path
-from artfs.core.paths import check_path, local_target
+from artfs.core.paths import check_link, check_path, local_target
 from artfs.core.sizes import parse_size
 
 
@@ -95,13 +95,16 @@ def test_digest_format_and_chunking(tmp_path):
     small = tmp_path / "small"
     small.write_bytes(data)
     content = hash_path(small, chunk_size=1 << 20)
-    assert content.digest == digest_bytes(data)
+    assert content.digest == digest_bytes(data)  # one chunk: the file digest is its digest
     assert content.chunks == (ChunkRef(content.digest, len(data)),)
 
     content = hash_path(small, chunk_size=128 << 10)
-    assert content.digest == digest_bytes(data)
     assert [c.size for c in content.chunks] == [131072, 131072, 300_000 - 262144]
     assert content.chunks[1].digest == digest_bytes(data[131072:262144])
+    # several chunks: derived from the chunk list, in a namespace no plain digest shares
+    lines = "".join(f"{c.digest} {c.size}\n" for c in content.chunks).encode()
+    assert content.digest == file_digest(content.chunks) != digest_bytes(lines)
+    assert content.digest != digest_bytes(data)
 
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
@@ -109,58 +112,143 @@ def test_digest_format_and_chunking(tmp_path):
     assert hash_path(empty).digest == EMPTY_DIGEST
 
 
-def _entry(path: str, data: bytes) -> ManifestEntry:
-    digest = digest_bytes(data)
-    return ManifestEntry(path, len(data), digest, (ChunkRef(digest, len(data)),) if data else ())
+def _entry(path: str, data: bytes, mode: int = 0o644) -> ManifestEntry:
+    chunks = (ChunkRef(digest_bytes(data), len(data)),) if data else ()
+    return ManifestEntry.of_file(path, FileContent(len(data), chunks), mode, 1_700_000_000 << 30)
 
 
-def test_version_digest_ignores_order():
+def test_version_digest_ignores_order_and_mtimes_not_modes():
     a, b = _entry("a", b"1"), _entry("d/b", b"2")
     assert Manifest([a, b]).digest == Manifest([b, a]).digest == version_digest([b, a])
-    lines = sorted([f"a:{a.digest}\n", f"d/b:{b.digest}\n"])
-    assert Manifest([a, b]).digest == digest_bytes("".join(lines).encode())
     assert Manifest([a]).digest != Manifest([a, b]).digest
+    touched = ManifestEntry.of_file("a", a.content, 0o644, 5)
+    assert Manifest([touched, b]).digest == Manifest([a, b]).digest
+    assert Manifest([_entry("a", b"1", 0o755), b]).digest != Manifest([a, b]).digest
+    link, folder = ManifestEntry.symlink("l", "d/b"), ManifestEntry.directory("e")
+    assert Manifest([a, b, link]).digest != Manifest([a, b]).digest
+    assert Manifest([a, b, folder]).digest != Manifest([a, b]).digest
+
+
+def test_a_reference_never_shares_a_digest_with_content():
+    data = b"the victim's file"
+    stored = _entry("data.csv", data)
+    claimed = ManifestEntry.reference(
+        "data.csv",
+        "http://attacker/x",
+        len(data),
+        {"checksum": "content", "content": stored.digest},
+    )
+    assert claimed.digest != stored.digest
+    assert Manifest([claimed]).digest != Manifest([stored]).digest
+    unchecked = ManifestEntry.reference(
+        "data.csv", "http://attacker/x", len(data), {"checksum": "none"}
+    )
+    assert unchecked.digest not in (stored.digest, claimed.digest)
 
 
 def test_manifest_json_round_trip():
-    big = ManifestEntry(
-        "big.bin",
-        10,
-        digest_bytes(b"0123456789"),
-        (ChunkRef(digest_bytes(b"01234"), 5), ChunkRef(digest_bytes(b"56789"), 5)),
+    chunks = (ChunkRef(digest_bytes(b"01234"), 5), ChunkRef(digest_bytes(b"56789"), 5))
+    big = ManifestEntry.of_file("big.bin", FileContent(10, chunks), 0o755)
+    manifest = Manifest(
+        [
+            _entry("x/y.txt", b"hello"),
+            _entry("empty", b""),
+            big,
+            ManifestEntry.symlink("x/latest", "y.txt", 7),
+            ManifestEntry.directory("refs/heads"),
+        ]
     )
-    manifest = Manifest([_entry("x/y.txt", b"hello"), _entry("empty", b""), big])
     text = manifest.dumps()
     again = Manifest.loads(text)
     assert again.to_json() == manifest.to_json()
     assert again.digest == manifest.digest
-    assert json.loads(text)["entries"]["big.bin"]["chunks"][1][1] == 5
+    obj = json.loads(text)
+    assert obj["version"] == 2
+    assert obj["entries"]["big.bin"]["chunks"][1][1] == 5
+    assert obj["entries"]["big.bin"]["mode"] == 0o755
+    assert obj["entries"]["x/latest"] == {"kind": "link", "link": "y.txt", "mtime": 7}
+    assert again.file_count == 3
+
+
+def test_format_1_manifests_are_read_as_format_2():
+    data = os.urandom(10)
+    chunks = [[digest_bytes(data[:5]), 5], [digest_bytes(data[5:]), 5]]
+    old = {
+        "format": "artfs.manifest",
+        "version": 1,
+        "entries": {
+            "big": {"size": 10, "digest": digest_bytes(data), "chunks": chunks},
+            "small": {"size": 1, "digest": digest_bytes(b"x")},
+            "ref": {
+                "size": 3,
+                "digest": digest_bytes(b"abc"),
+                "ref": "https://example.org/abc",
+                "extra": {"checksum": "content"},
+            },
+        },
+    }
+    manifest = Manifest.from_json(old)
+    big = manifest.entries["big"]
+    assert big.digest == file_digest(big.chunks) != digest_bytes(data)
+    assert manifest.entries["small"].digest == digest_bytes(b"x")
+    ref = manifest.entries["ref"]
+    assert ref.extra["content"] == digest_bytes(b"abc") != ref.digest
+    assert Manifest.loads(manifest.dumps()).to_json() == manifest.to_json()
+
+
+X = digest_bytes(b"x")
 
 
 @pytest.mark.parametrize(
     ("entries", "error"),
     [
-        ({"../etc/passwd": {"size": 1, "digest": digest_bytes(b"x")}}, InvalidPath),
-        ({"/abs": {"size": 1, "digest": digest_bytes(b"x")}}, InvalidPath),
+        ({"../etc/passwd": {"size": 1, "digest": X}}, InvalidPath),
+        ({"/abs": {"size": 1, "digest": X}}, InvalidPath),
         ({"a": {"size": 1, "digest": "md5:abc"}}, InvalidManifest),
-        ({"a": {"size": -1, "digest": digest_bytes(b"x")}}, InvalidManifest),
-        (
-            {"a": {"size": 2, "digest": digest_bytes(b"x"), "chunks": [[digest_bytes(b"x"), 1]]}},
-            InvalidManifest,
-        ),
-        (
-            {
-                "a": {"size": 1, "digest": digest_bytes(b"x")},
-                "a/b": {"size": 1, "digest": digest_bytes(b"x")},
-            },
-            InvalidManifest,
-        ),
+        ({"a": {"size": -1, "digest": X}}, InvalidManifest),
+        ({"a": {"size": 2**70, "digest": X}}, InvalidManifest),
+        ({"a": {"size": 2, "digest": X, "chunks": [[X, 1], [X, 2]]}}, InvalidManifest),
+        ({"a": {"size": 1, "digest": X}, "a/b": {"size": 1, "digest": X}}, InvalidManifest),
+        ({"a": {"kind": "link", "link": "b"}, "a/b": {"size": 1, "digest": X}}, InvalidManifest),
         ({"a": "not an object"}, InvalidManifest),
+        ({"a": {"size": 1, "digest": X, "owner": "root"}}, InvalidManifest),
+        ({"a": {"size": 1, "digest": X, "mode": 0o4755}}, InvalidManifest),
+        ({"a": {"kind": "device"}}, InvalidManifest),
+        ({"a/l": {"kind": "link", "link": "../../etc/passwd"}}, InvalidPath),
+        ({"l": {"kind": "link", "link": "/etc/passwd"}}, InvalidPath),
+        ({"l": {"kind": "link", "link": "a\nb"}}, InvalidPath),
+        ({"d": {"kind": "dir", "size": 3}}, InvalidManifest),
+        # a file digest that is not the one its chunks give (taken on a client's word)
+        (
+            {"a": {"size": 2, "digest": digest_bytes(b"victim"), "chunks": [[X, 1], [X, 1]]}},
+            InvalidManifest,
+        ),
+        # a reference claiming content under the content's digest
+        (
+            {"r": {"size": 1, "digest": X, "ref": "http://e/x", "extra": {"checksum": "none"}}},
+            InvalidManifest,
+        ),
+        ({"a": {"size": 1, "digest": X, "extra": {"k": "v" * 5000}}}, InvalidManifest),
     ],
 )
 def test_bad_manifests_are_rejected(entries, error):
     with pytest.raises(error):
-        Manifest.from_json({"format": "artfs.manifest", "version": 1, "entries": entries})
+        Manifest.from_json({"format": "artfs.manifest", "version": 2, "entries": entries})
+
+
+def test_a_chunk_listed_with_two_sizes_is_refused():
+    y = digest_bytes(b"yy")
+    one = ManifestEntry.of_file("a", FileContent(2, (ChunkRef(y, 2),)))
+    two = ManifestEntry.of_file("b", FileContent(1001, (ChunkRef(y, 1000), ChunkRef(X, 1))))
+    with pytest.raises(InvalidManifest, match="two sizes"):
+        Manifest([one, two]).chunks()
+
+
+def test_links_may_climb_but_not_leave():
+    assert check_link("a/b/l", "../../c") == "../../c"
+    assert check_link("l", "./x/../y") == "./x/../y"
+    with pytest.raises(InvalidPath):
+        check_link("a/l", "../../c")
 
 
 def test_manifest_version_must_be_known():

@@ -6,8 +6,7 @@ import json
 import os
 from pathlib import Path
 
-import blake3
-
+from artfs.core.chunking import ChunkRef, file_digest
 from artfs.core.digest import digest_bytes
 
 from .util import dir_bytes, tree_digests, write_tree
@@ -103,7 +102,8 @@ def test_multi_chunk_files_round_trip(store_env, tmp_path):
     show = json.loads(store_env.cli("show", "proj/big", "--files", "--json").stdout)
     entry = show["manifest"]["entries"]["big.bin"]
     assert [size for _, size in entry["chunks"]] == [65536] * 5 + [123]
-    assert entry["digest"] == "blake3:" + blake3.blake3(big).hexdigest()
+    chunks = tuple(ChunkRef(d, s) for d, s in entry["chunks"])
+    assert entry["digest"] == file_digest(chunks)  # derived from the verified chunks
     store_env.cli("get", "proj/big", "--root", tmp_path / "out")
     assert (tmp_path / "out" / "big.bin").read_bytes() == big
 
@@ -150,11 +150,12 @@ def test_gc_spares_recent_uploads_but_not_deleted_versions(store_env, tmp_path):
     put(store_env, data, "proj/g")
     client = store_env.client()
     in_flight = b"uploaded, not committed yet"
-    client.backend.put_chunk(digest_bytes(in_flight), in_flight)
+    client.backend.put_chunks(client.entity, "proj", [(digest_bytes(in_flight), in_flight)])
     client.close()
-    store_env.cli("rm", "proj/g:v0")
-    out = store_env.cli("gc").stdout  # default grace 24h: the deleted version's chunk goes
-    assert "removed 1 chunks (5 B)" in out
+    store_env.cli("rm", "proj/g:v0")  # the deleted version's chunk goes at once
+    assert not chunk_file(store_env, digest_bytes(b"first")).exists()
+    out = store_env.cli("gc").stdout  # default grace 24h: the recent upload stays
+    assert "removed 0 chunks" in out
     assert chunk_file(store_env, digest_bytes(in_flight)).exists()
     assert "removed 1 chunks (27 B)" in store_env.cli("gc", "--grace", "0").stdout
     assert not chunk_file(store_env, digest_bytes(in_flight)).exists()

@@ -120,7 +120,7 @@ def test_commit_refuses_manifest_paths_even_without_client_checks(embedded):
     client = embedded.client()
     data = b"payload"
     digest = digest_bytes(data)
-    client.backend.put_chunk(digest, data)
+    client.backend.put_chunks(client.entity, "proj", [(digest, data)])
     path = parse_artifact_path("proj/evil", client.entity)
     for bad in ("../escape", "/etc/passwd", "a//b", "ok/\x01ctl"):
         manifest = Manifest()
@@ -140,7 +140,7 @@ def test_chunk_whose_bytes_do_not_match_its_digest_is_not_stored(embedded):
     client = embedded.client()
     claimed = digest_bytes(b"the real bytes")
     with pytest.raises(DigestMismatch):
-        client.backend.put_chunk(claimed, b"other bytes!!!")
+        client.backend.put_chunks(client.entity, "proj", [(claimed, b"other bytes!!!")])
     assert chunk_files(embedded.chunk_dir) == []
     assert list((embedded.store_dir / "tmp").iterdir()) == []
     assert client.backend.missing_chunks([claimed]) == [claimed]

@@ -57,7 +57,7 @@ def file_manifest(path: str, data: bytes) -> Manifest:
 def commit_bytes(backend: HttpBackend, path: ArtifactPath, data: bytes) -> None:
     digest = digest_bytes(data)
     if backend.missing_chunks([digest]):
-        backend.put_chunks([(digest, data)])
+        backend.put_chunks(path.entity, path.project, [(digest, data)])
     backend.commit(path, "dataset", file_manifest("data.bin", data))
 
 

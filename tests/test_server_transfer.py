@@ -37,11 +37,12 @@ def test_upload_with_a_false_digest_is_refused_and_nothing_is_stored(artfs_serve
     claimed, sent = b"the bytes the digest names", b"other bytes entirely"
     digest = digest_bytes(claimed)
     url = f"{artfs_server.url}{API}/chunks/{digest}"
-    answer = requests.put(url, data=sent, headers=auth(artfs_server), timeout=10)
+    upload = f"{artfs_server.url}{API}/projects/admin/proj/chunks"
+    answer = requests.put(f"{upload}/{digest}", data=sent, headers=auth(artfs_server), timeout=10)
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "digest_mismatch"
     batch = requests.post(
-        f"{artfs_server.url}{API}/chunks",
+        upload,
         data=sent,
         headers={**auth(artfs_server), "Artfs-Chunks": f"{digest}:{len(sent)}"},
         timeout=10,
@@ -49,7 +50,7 @@ def test_upload_with_a_false_digest_is_refused_and_nothing_is_stored(artfs_serve
     assert batch.status_code == 400
     backend = artfs_server.admin()
     with pytest.raises(DigestMismatch):
-        backend.put_chunk(digest, sent)
+        backend.put_chunks("admin", "proj", [(digest, sent)])
     assert hex_of(digest) not in stored_blobs(artfs_server)
     assert list((artfs_server.data / "tmp").iterdir()) == []
     assert backend.missing_chunks([digest]) == [digest]
@@ -59,7 +60,7 @@ def test_upload_with_a_false_digest_is_refused_and_nothing_is_stored(artfs_serve
 def test_batch_upload_checks_the_announced_sizes(artfs_server):
     a, b = b"first chunk", b"second chunk"
     announced = f"{digest_bytes(a)}:{len(a)},{digest_bytes(b)}:{len(b)}"
-    url = f"{artfs_server.url}{API}/chunks"
+    url = f"{artfs_server.url}{API}/projects/admin/proj/chunks"
     headers = {**auth(artfs_server), "Artfs-Chunks": announced}
     short = requests.post(url, data=a + b[:-1], headers=headers, timeout=10)
     assert short.status_code == 400
@@ -76,7 +77,7 @@ def test_server_refuses_a_manifest_with_unsafe_paths(artfs_server, bad_path):
     data = b"payload"
     digest = digest_bytes(data)
     requests.put(
-        f"{artfs_server.url}{API}/chunks/{digest}",
+        f"{artfs_server.url}{API}/projects/admin/proj/chunks/{digest}",
         data=data,
         headers=auth(artfs_server),
         timeout=10,
@@ -101,7 +102,7 @@ def test_ranged_reads(artfs_server):
     data = bytes(range(256)) * 64
     digest = digest_bytes(data)
     backend = artfs_server.admin()
-    backend.put_chunk(digest, data)
+    backend.put_chunks("admin", "proj", [(digest, data)])
     url = f"{artfs_server.url}{API}/chunks/{digest}"
 
     def get(range_header: str) -> requests.Response:
@@ -153,7 +154,7 @@ def test_download_cut_off_mid_body_resumes_with_a_range(artfs_server):
     data = os.urandom(48 << 20)
     digest = digest_bytes(data)
     backend = artfs_server.admin()
-    backend.put_chunk(digest, data)
+    backend.put_chunks("admin", "proj", [(digest, data)])
     reader = HttpBackend(artfs_server.url, artfs_server.admin_key)
     blocks = reader.read_chunk(digest)
     received = [next(blocks)]

@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..core.chunking import hash_path
 from ..core.config import load_config
 from ..core.errors import ArtfsError, InvalidPath, NotFound
 from ..core.manifest import Manifest, ManifestEntry
@@ -20,9 +19,9 @@ from ..core.paths import check_path, local_target
 from ..core.records import VersionInfo
 from .client import HASH_CACHE_FILE, Client
 from .hashcache import HashCache
-from .references import reference_entries
+from .references import reference_entries, remember_root
 from .tables import MEDIA, PartitionedTable, Table
-from .transfer import TransferStats, hash_sources
+from .transfer import TransferStats, hash_sources, unchanged_at
 
 if TYPE_CHECKING:
     from .run import Run
@@ -194,6 +193,8 @@ class Artifact:
         """Record files that stay where they are (file://, http(s)://, s3://)."""
         self._draft_only()
         entries = reference_entries(uri, name, checksum, max_objects)
+        if uri.startswith("file://"):  # this user's own files: its reads may follow them
+            remember_root(self._client.config if self._client else load_config(), uri)
         for entry in entries:
             self._sources.pop(entry.path, None)
             self._entries[entry.path] = entry
@@ -405,7 +406,9 @@ class Artifact:
                 continue
             if entry.path not in present:
                 raise ArtfsError(f"verify failed: {entry.path} is missing from {target}")
-            if hash_path(local_target(target, entry.path)).digest != entry.digest:
+            client = self._require_client()
+            dest = local_target(target, entry.path)
+            if not unchanged_at(dest, entry, client.hash_cache, client.config.chunk_size):
                 raise ArtfsError(f"verify failed: {entry.path} differs from {self.name}")
         extra = sorted(present - set(manifest.entries))
         if extra:

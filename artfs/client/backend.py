@@ -1,7 +1,10 @@
 """The Backend protocol: everything the client needs from a store, local or remote.
 
-Each method is the store service's method of the same name without the caller argument:
-the embedded backend supplies the local user, the HTTP backend the API key's owner.
+Each method is the store service's method of the same name (``Store.<part>.<method>``)
+without the caller argument: the embedded backend supplies its bound principal, the HTTP
+backend the API key's owner. The type checker holds ``LocalBackend`` and ``HttpBackend``
+to this protocol, and ``tests/test_contract.py`` holds the store's methods and the
+server's routes to it.
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ class Backend(Protocol):
 
     def missing_chunks(self, digests: Sequence[str]) -> list[str]: ...
 
-    def put_chunk(self, digest: str, data: Data) -> int: ...
-
-    def put_chunks(self, items: Sequence[tuple[str, Data]]) -> list[int]: ...
+    def put_chunks(
+        self, entity: str, project: str, items: Sequence[tuple[str, Data]]
+    ) -> list[int]: ...
 
     def read_chunk(
         self, digest: str, offset: int = 0, length: int | None = None
@@ -92,33 +95,3 @@ class Backend(Protocol):
     def claim_trial(self, sweep: str, job_type: str | None = None) -> RunInfo | None: ...
 
     def close(self) -> None: ...
-
-
-SERVICE_CALLS = frozenset(
-    {
-        "missing_chunks",
-        "put_chunk",
-        "put_chunks",
-        "read_chunk",
-        "commit",
-        "upsert_version",
-        "resolve",
-        "manifest",
-        "list_projects",
-        "list_collections",
-        "list_versions",
-        "update_version",
-        "delete_version",
-        "gc",
-        "init_run",
-        "update_run",
-        "get_run",
-        "list_runs",
-        "use_version",
-        "run_versions",
-        "version_runs",
-        "create_sweep",
-        "get_sweep",
-        "claim_trial",
-    }
-)

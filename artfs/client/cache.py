@@ -82,7 +82,29 @@ class ChunkCache:
                 return path
             return self._download(digest, fetch)
 
-    def open(self, digest: str, fetch: Fetch) -> int:
+    def read_verified(
+        self, digest: str, size: int, fetch: Fetch, sink: Callable[[memoryview], object]
+    ) -> None:
+        """Pass a chunk's ``size`` bytes to ``sink`` after checking them against ``digest``,
+        from the cache (fetched first if missing). A cached file of the wrong size or
+        content is evicted, counted and fetched again; bytes failing twice raise
+        ``DigestMismatch`` and reach no sink."""
+        for attempt in range(VERIFY_TRIES):
+            fd = self._open_cached(digest, fetch)
+            try:
+                if os.fstat(fd).st_size == size:
+                    with mapped(fd, 0, size) as view:
+                        if digest_bytes(view) == digest:
+                            sink(view)
+                            return
+            finally:
+                os.close(fd)
+            self._corrupt(digest, "cached chunk of the wrong size or content")
+            if attempt + 1 == VERIFY_TRIES:
+                break
+        raise DigestMismatch(f"chunk {digest} failed verification twice")
+
+    def _open_cached(self, digest: str, fetch: Fetch) -> int:
         """A read-only fd on the cached chunk, fetched first if it is missing or if another
         process evicts it between the fetch and the open."""
         while True:
@@ -131,11 +153,15 @@ class ChunkCache:
         if actual == digest:
             return fd
         os.close(fd)
+        self._corrupt(digest, f"its bytes hash to {actual}")
+        raise DigestMismatch(f"cached chunk {digest} failed verification")
+
+    def _corrupt(self, digest: str, why: str) -> None:
+        """Drop a cached chunk that failed verification, and count it."""
         self.evict(digest)
         with self._mutex:
             self.corrupt_chunks += 1
-        log.warning("cached chunk %s is corrupt (its bytes hash to %s); evicted", digest, actual)
-        raise DigestMismatch(f"cached chunk {digest} failed verification")
+        log.warning("cached chunk %s is corrupt (%s); evicted", digest, why)
 
     def open_chunk(self, digest: str, fetch: Fetch, failures: int = 0) -> int:
         """A read-only fd on the chunk's verified bytes, fetching it if it is missing or corrupt.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from .backend import Backend
 from .cache import ChunkCache
 from .connect import connect
 from .hashcache import HashCache
-from .references import fetch_reference
+from .references import ReferenceReader
 from .transfer import TransferStats, fetch_chunks, hash_sources, materialize, send_missing
 
 HASH_CACHE_FILE = "hashes.db"
@@ -32,6 +31,7 @@ class Client:
         self.backend = backend or connect(self.config)
         self.cache = ChunkCache(self.config.cache_dir)
         self.hash_cache = HashCache(self.config.cache_dir / HASH_CACHE_FILE)
+        self.references = ReferenceReader.for_config(self.config)
 
     @property
     def entity(self) -> str:
@@ -67,10 +67,10 @@ class Client:
         manifest = self._manifest(sources, entries, stats, progress)
         distributed = "distributed_id" in options
         if distributed or manifest.digest != self.latest_digest(path):
-            send_missing(self.backend, manifest, sources, stats, progress)
+            send_missing(self.backend, path, manifest, sources, stats, progress)
         store = self.backend.upsert_version if distributed else self.backend.commit
         commit = functools.partial(store, path, type, manifest, **options)
-        return self._retrying(commit, manifest, sources, stats, progress), stats
+        return self._retrying(commit, path, manifest, sources, stats, progress), stats
 
     def _manifest(
         self,
@@ -90,6 +90,7 @@ class Client:
     def _retrying(
         self,
         call: Callable[[], CommitResult],
+        path: ArtifactPath,
         manifest: Manifest,
         sources: Mapping[str, Path],
         stats: TransferStats,
@@ -98,7 +99,7 @@ class Client:
         try:
             return call()
         except MissingChunks as exc:  # gc took chunks the store had: send them, once more
-            send_missing(self.backend, manifest, sources, stats, progress, only=exc.digests)
+            send_missing(self.backend, path, manifest, sources, stats, progress, only=exc.digests)
             return call()
 
     def download(
@@ -115,6 +116,7 @@ class Client:
             self.backend,
             self.cache,
             self.hash_cache,
+            self.references,
             entries,
             root,
             self.config.chunk_size,
@@ -140,14 +142,13 @@ class Client:
         return stats
 
     def read_bytes(self, entry: ManifestEntry) -> bytes:
-        """One file's bytes, through the cache (small files: tables, configs)."""
+        """One file's bytes, verified, through the cache (small files: tables, configs)."""
         out = io.BytesIO()
         if entry.ref is not None:
-            fetch_reference(entry, out)
+            self.references.fetch(entry, out)
         for chunk in entry.chunks:
             fetch = functools.partial(self.backend.read_chunk, chunk.digest)
-            with os.fdopen(self.cache.open(chunk.digest, fetch), "rb") as f:
-                out.write(f.read())
+            self.cache.read_verified(chunk.digest, chunk.size, fetch, out.write)
         return out.getvalue()
 
     def close(self) -> None:

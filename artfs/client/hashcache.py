@@ -81,7 +81,7 @@ class HashCache:
                 if chunks
                 else ((ChunkRef(digest, size),) if size else ())
             )
-            out.append(FileContent(size, digest, refs))
+            out.append(FileContent(size, refs))
         return out
 
     def store_many(

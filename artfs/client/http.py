@@ -191,14 +191,11 @@ class HttpBackend:
             "missing"
         ]
 
-    def put_chunk(self, digest: str, data: Data) -> int:
-        """Send a chunk; a buffer (such as an mmap window) goes to the socket uncopied."""
-        headers = {"Content-Type": "application/octet-stream"}
-        answer = self._json("PUT", f"{API}/chunks/{_q(digest)}", data=data, headers=headers)
-        return answer["stored"][0]
-
-    def put_chunks(self, items: Sequence[tuple[str, Data]]) -> list[int]:
-        """Send several chunks in one request per ``UPLOAD_BATCH``, their bytes back to back."""
+    def put_chunks(self, entity: str, project: str, items: Sequence[tuple[str, Data]]) -> list[int]:
+        """Send chunks for a version of ``entity/project``, in one request per
+        ``UPLOAD_BATCH``, their bytes back to back (a buffer such as an mmap window goes to
+        the socket uncopied)."""
+        url = f"{API}/projects/{_q(entity, project)}/chunks"
         stored: list[int] = []
         for start in range(0, len(items), UPLOAD_BATCH):
             group = [(d, memoryview(data)) for d, data in items[start : start + UPLOAD_BATCH]]  # type: ignore[arg-type]
@@ -207,7 +204,7 @@ class HttpBackend:
                 "Artfs-Chunks": ",".join(f"{d}:{view.nbytes}" for d, view in group),
             }
             body = _Concatenation([view for _, view in group])
-            stored += self._json("POST", f"{API}/chunks", data=body, headers=headers)["stored"]
+            stored += self._json("POST", url, data=body, headers=headers)["stored"]
         return stored
 
     def read_chunk(

@@ -1,32 +1,49 @@
 """Reference entries: files whose bytes stay where they are (``file://``, ``http(s)://``,
-``s3://``), recorded with size and a checksum so a later read notices a changed target.
+``s3://``), recorded with size and what a later read checks them against
+(``extra["checksum"]``):
 
-``extra["checksum"]`` says what the entry's digest stands for:
+- ``content``: the BLAKE3 of the bytes (``extra["content"]``); reads hash the bytes again
+  and refuse a mismatch.
+- ``etag``: the object's ETag (and S3 version id) in ``extra``; reads compare the ETag
+  (S3 reads the recorded version when there is one), as W&B does for S3.
+- ``none`` (checksum=False): nothing; reads are not checked, and say so.
 
-- ``content``: the BLAKE3 of the bytes (``file://`` and ``http(s)://`` with checksum=True);
-  reads hash the bytes again and refuse a mismatch.
-- ``etag``: the object's ETag (and S3 version id) recorded in ``extra``; the digest is the
-  BLAKE3 of ``"<uri>\\n<etag>\\n<version>"``. Reads compare the ETag (S3 reads the recorded
-  version when there is one), as W&B does for S3.
-- ``none`` (checksum=False): the digest is the BLAKE3 of the URI; reads are not checked.
+An entry's digest is the reference's identity (``core.manifest.reference_digest``), never a
+content digest it was not checked against. A version logged by someone else must not make
+this client read this machine's own files: ``file://`` references are read only below the
+roots the reader allows (``ARTFS_FILE_REFERENCE_ROOTS``, plus the roots this user's own
+``add_reference`` calls named, remembered in the state directory), and only with a
+content checksum.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
 import requests
 
-from ..core.digest import Hasher, digest_bytes, verify_stream
-from ..core.errors import ArtfsError, DigestMismatch, InvalidPath, NotFound
+from ..core.config import Config
+from ..core.digest import Hasher, verify_stream
+from ..core.errors import (
+    ArtfsError,
+    DigestMismatch,
+    InvalidManifest,
+    InvalidPath,
+    NotFound,
+    PermissionDenied,
+)
 from ..core.manifest import ManifestEntry
 from ..core.paths import check_path
 from ..store.s3blobs import s3_call, s3_client
 
+ROOTS_FILE = "file-reference-roots.json"
 DEFAULT_MAX_OBJECTS = 10_000_000
 BLOCK = 1 << 20
 TIMEOUT_S = 60
@@ -51,12 +68,8 @@ def reference_entries(
     raise InvalidPath(f"unsupported reference {uri!r}: use file://, http(s):// or s3://")
 
 
-def _entry(path: str, uri: str, size: int, digest: str, **extra: Any) -> ManifestEntry:
-    return ManifestEntry(check_path(path), size, digest, (), uri, extra).check()
-
-
-def _identity(uri: str, *parts: object) -> str:
-    return digest_bytes("\n".join([uri, *map(str, parts)]).encode())
+def _entry(path: str, uri: str, size: int, **extra: Any) -> ManifestEntry:
+    return ManifestEntry.reference(check_path(path), uri, size, extra).check()
 
 
 def _file_entries(uri: str, name: str | None, checksum: bool, limit: int) -> list[ManifestEntry]:
@@ -76,11 +89,9 @@ def _file_entries(uri: str, name: str | None, checksum: bool, limit: int) -> lis
         target = local.resolve().as_uri()
         if checksum:
             digest, size = _hash_stream(_read_file(local))
-            out.append(_entry(path, target, size, digest, checksum="content"))
+            out.append(_entry(path, target, size, checksum="content", content=digest))
         else:
-            out.append(
-                _entry(path, target, local.stat().st_size, _identity(target), checksum="none")
-            )
+            out.append(_entry(path, target, local.stat().st_size, checksum="none"))
     return out
 
 
@@ -90,12 +101,11 @@ def _http_entry(uri: str, name: str | None, checksum: bool) -> ManifestEntry:
         with requests.get(uri, stream=True, timeout=TIMEOUT_S) as response:
             _check_http(uri, response)
             digest, size = _hash_stream(response.iter_content(BLOCK))
-            etag = response.headers.get("ETag")
-        return _entry(path, uri, size, digest, checksum="content", etag=etag)
+        return _entry(path, uri, size, checksum="content", content=digest)
     response = requests.head(uri, allow_redirects=True, timeout=TIMEOUT_S)
     _check_http(uri, response)
     size = int(response.headers.get("Content-Length", 0))
-    return _entry(path, uri, size, _identity(uri), checksum="none")
+    return _entry(path, uri, size, checksum="none")
 
 
 def _s3_entries(uri: str, name: str | None, checksum: bool, limit: int) -> list[ManifestEntry]:
@@ -129,53 +139,100 @@ def _s3_entries(uri: str, name: str | None, checksum: bool, limit: int) -> list[
     for path, obj_key, head in entries_for:
         target = f"s3://{bucket}/{obj_key}"
         etag, version = head["ETag"].strip('"'), head.get("VersionId")
-        if checksum:
-            digest = _identity(target, etag, version or "")
-            out.append(
-                _entry(
-                    path,
-                    target,
-                    head["ContentLength"],
-                    digest,
-                    checksum="etag",
-                    etag=etag,
-                    version_id=version,
-                )
-            )
-        else:
-            out.append(
-                _entry(path, target, head["ContentLength"], _identity(target), checksum="none")
-            )
+        facts = {"checksum": "etag", "etag": etag, "version_id": version} if checksum else {}
+        out.append(_entry(path, target, head["ContentLength"], **{"checksum": "none", **facts}))
     return out
 
 
-def fetch_reference(entry: ManifestEntry, out: IO[bytes]) -> None:
-    """Write a reference entry's bytes to ``out``, refusing them if the target changed."""
-    assert entry.ref is not None
-    scheme = urlparse(entry.ref).scheme
-    with contextlib.ExitStack() as stack:
-        if scheme == "file":
-            local = Path(unquote(urlparse(entry.ref).path))
-            if not local.is_file():
-                raise ReferenceChanged(f"{entry.path}: referenced file {local} is missing")
-            blocks = _read_file(local)
-        elif scheme in ("http", "https"):
-            response = stack.enter_context(requests.get(entry.ref, stream=True, timeout=TIMEOUT_S))
-            _check_http(entry.ref, response)
-            blocks = response.iter_content(BLOCK)
-        else:
-            blocks = _s3_blocks(entry)
+def remember_root(config: Config, uri: str) -> None:
+    """Note a ``file://`` root this user referenced, so this user's reads may follow it."""
+    root = os.path.realpath(unquote(urlparse(uri).path))
+    path = config.state_dir / ROOTS_FILE
+    roots = _remembered(path)
+    if root in roots:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{ROOTS_FILE}.{os.getpid()}")
+    tmp.write_text(json.dumps(sorted({*roots, root})))
+    os.replace(tmp, path)
+
+
+def _remembered(path: Path) -> set[str]:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return set()
+    return {r for r in found if isinstance(r, str)} if isinstance(found, list) else set()
+
+
+@dataclass(frozen=True)
+class ReferenceReader:
+    """Reads reference entries for one user: which ``file://`` roots it follows."""
+
+    file_roots: tuple[str, ...] = ()
+
+    @classmethod
+    def for_config(cls, config: Config) -> ReferenceReader:
+        roots = {*config.file_reference_roots, *_remembered(config.state_dir / ROOTS_FILE)}
+        return cls(tuple(sorted(os.path.realpath(r) for r in roots)))
+
+    def fetch(self, entry: ManifestEntry, out: IO[bytes]) -> None:
+        """Write a reference entry's bytes to ``out``: exactly ``entry.size`` bytes that
+        match what the entry was checked against, else ``ReferenceChanged``."""
+        assert entry.ref is not None
+        scheme = urlparse(entry.ref).scheme
+        with contextlib.ExitStack() as stack:
+            if scheme == "file":
+                blocks: Iterable[bytes] = _read_file(self._local(entry))
+            elif scheme in ("http", "https"):
+                response = stack.enter_context(
+                    requests.get(entry.ref, stream=True, timeout=TIMEOUT_S)
+                )
+                _check_http(entry.ref, response)
+                blocks = response.iter_content(BLOCK)
+            else:
+                blocks = _s3_blocks(entry)
+            _copy_checked(entry, blocks, out)
+
+    def _local(self, entry: ManifestEntry) -> Path:
+        """The file a ``file://`` entry names, if this reader may read it."""
+        assert entry.ref is not None
+        local = os.path.realpath(unquote(urlparse(entry.ref).path))
         if entry.extra.get("checksum") != "content":
-            for block in blocks:
-                out.write(block)
-            return
+            raise PermissionDenied(
+                f"{entry.path}: a file:// reference without a content checksum is never read"
+            )
+        if not any(local == r or local.startswith(r.rstrip("/") + "/") for r in self.file_roots):
+            raise PermissionDenied(
+                f"{entry.path}: {entry.ref} is outside the roots this client reads file:// "
+                "references from (ARTFS_FILE_REFERENCE_ROOTS); not read"
+            )
+        if not os.path.isfile(local):
+            raise ReferenceChanged(f"{entry.path}: referenced file {local} is missing")
+        return Path(local)
+
+
+def _copy_checked(entry: ManifestEntry, blocks: Iterable[bytes], out: IO[bytes]) -> None:
+    changed = ReferenceChanged(f"{entry.path}: referenced {entry.ref} changed since it was logged")
+    if entry.extra.get("checksum") == "content":
         try:
-            verify_stream(entry.digest, blocks, out.write, limit=None)
-        except DigestMismatch:
-            raise ReferenceChanged(
-                f"{entry.path}: referenced {entry.ref} changed since it was logged "
-                f"(its content no longer matches {entry.digest})"
-            ) from None
+            size = verify_stream(entry.extra["content"], blocks, out.write, limit=entry.size)
+        except (DigestMismatch, InvalidManifest):
+            raise changed from None
+    else:
+        size = 0
+        for block in blocks:
+            size += len(block)
+            if size > entry.size:
+                raise changed
+            out.write(block)
+    if size != entry.size:
+        raise changed
+
+
+def is_checked(entry: ManifestEntry) -> bool:
+    """Whether reading a reference entry verifies the bytes it gets."""
+    return entry.ref is None or entry.extra.get("checksum") != "none"
 
 
 def _s3_blocks(entry: ManifestEntry) -> Iterator[bytes]:

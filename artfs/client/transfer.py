@@ -8,10 +8,11 @@ import contextlib
 import errno
 import functools
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,12 +20,13 @@ from tqdm import tqdm
 
 from ..core.chunking import FileContent, chunk_offsets, mapped
 from ..core.errors import ArtfsError, DigestMismatch, Unavailable
-from ..core.manifest import ManifestEntry
+from ..core.manifest import ManifestEntry, file_mode
+from ..core.names import ArtifactPath
 from ..core.paths import local_target
 from .backend import Backend
 from .cache import ChunkCache
 from .hashcache import HashCache, stat_and_hash
-from .references import fetch_reference
+from .references import ReferenceReader, is_checked
 
 WORKERS = 8
 _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
@@ -48,6 +50,7 @@ class TransferStats:
     bytes_fetched: int = 0
     files_written: int = 0
     files_unchanged: int = 0
+    unchecked: list[str] = field(default_factory=list)  # references whose bytes no one checked
 
 
 def progress_bar(total: int, desc: str, enabled: bool | None) -> tqdm:
@@ -101,11 +104,11 @@ def hash_sources(
     cached = hash_cache.lookup_many(stat_list, chunk_size)
     entries: dict[str, ManifestEntry] = {}
     todo = []
-    for path, content in zip(paths, cached):
+    for path, st, content in zip(paths, stat_list, cached):
         if content is None:
             todo.append(path)
         else:
-            entries[path] = ManifestEntry.from_content(path, content)
+            entries[path] = _file_entry(path, st, content)
     bar = progress_bar(
         sum(st.st_size for st, c in zip(stat_list, cached) if c is None), "hashing", progress
     )
@@ -118,8 +121,8 @@ def hash_sources(
     with bar:
         hashed = run_parallel(hash_one, todo)
     hash_cache.store_many(hashed, chunk_size, started)
-    for path, (_, content) in zip(todo, hashed):
-        entries[path] = ManifestEntry.from_content(path, content)
+    for path, (st, content) in zip(todo, hashed):
+        entries[path] = _file_entry(path, st, content)
     stats.files += len(entries)
     stats.bytes += sum(e.size for e in entries.values())
     stats.hashed_files += len(hashed)
@@ -127,15 +130,21 @@ def hash_sources(
     return entries
 
 
+def _file_entry(path: str, st: os.stat_result, content: FileContent) -> ManifestEntry:
+    return ManifestEntry.of_file(path, content, file_mode(st.st_mode), st.st_mtime_ns)
+
+
 def send_missing(
     backend: Backend,
+    target: ArtifactPath,
     entries: Iterable[ManifestEntry],
     sources: Mapping[str, Path],
     stats: TransferStats,
     progress: bool | None = None,
     only: Sequence[str] | None = None,
 ) -> None:
-    """Upload the chunks of ``entries`` the store lacks (or just ``only``), from local files."""
+    """Upload the chunks of ``entries`` the store lacks (or just ``only``), from local files,
+    for a version of ``target``'s project."""
     where: dict[str, tuple[Path, int, int]] = {}
     for entry in entries:
         if entry.path not in sources:
@@ -160,7 +169,7 @@ def send_missing(
                 stack.callback(os.close, fd)
                 items.append((digest, stack.enter_context(mapped(fd, offset, size))))
             try:
-                with_retries(lambda: backend.put_chunks(items))
+                with_retries(lambda: backend.put_chunks(target.entity, target.project, items))
             except DigestMismatch:
                 names = ", ".join(sorted({str(where[d][0]) for d in batch}))
                 raise ArtfsError(f"{names} changed while being put; run the put again") from None
@@ -213,10 +222,13 @@ def fetch_chunks(
 
 
 def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_size: int) -> bool:
-    """Whether ``dest`` already holds the entry's bytes (hashing it only if the cache can't say)."""
+    """Whether ``dest`` already holds the entry's bytes (hashing it only if the cache can't
+    say), chunked as the entry is so that the digests compare."""
     try:
         if not dest.is_file():
             return False
+        if len(entry.chunks) > 1:
+            chunk_size = entry.chunks[0].size
         content = hash_cache.content(dest, chunk_size)
     except OSError:
         return False
@@ -224,23 +236,26 @@ def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_
 
 
 def write_file(
-    cache: ChunkCache, backend: Backend, entry: ManifestEntry, dest: Path
+    cache: ChunkCache,
+    backend: Backend,
+    references: ReferenceReader,
+    entry: ManifestEntry,
+    dest: Path,
 ) -> os.stat_result:
-    """Assemble a file next to ``dest``, then rename it into place: from cached chunks (fetched
-    again if a concurrent cleanup evicted them), or through its reference (checked against
-    what was logged)."""
+    """Assemble a file next to ``dest``, then rename it into place: from cached chunks, each
+    checked against its digest as it is copied (a bad cached chunk is fetched again), or
+    through its reference (checked against what was logged)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.artfs-tmp.{os.getpid()}")
+    tmp = dest.with_name(
+        f".artfs-{os.getpid()}-{threading.get_ident()}.tmp"
+    )  # short: any name fits
     try:
         with open(tmp, "wb") as out:
             if entry.ref is not None:
-                fetch_reference(entry, out)
+                references.fetch(entry, out)
             for chunk in entry.chunks:
-                src = cache.open(chunk.digest, functools.partial(backend.read_chunk, chunk.digest))
-                try:
-                    copy_fd(src, out.fileno(), chunk.size)
-                finally:
-                    os.close(src)
+                fetch = functools.partial(backend.read_chunk, chunk.digest)
+                cache.read_verified(chunk.digest, chunk.size, fetch, out.write)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -262,7 +277,7 @@ def copy_fd(src: int, dst: int, size: int) -> None:
             copy = _sendfile
             continue
         if n == 0:
-            raise ArtfsError("a cached chunk is shorter than its manifest entry says")
+            raise ArtfsError("the file to copy is shorter than its size")
         remaining -= n
 
 
@@ -274,6 +289,7 @@ def materialize(
     backend: Backend,
     cache: ChunkCache,
     hash_cache: HashCache,
+    references: ReferenceReader,
     entries: Sequence[ManifestEntry],
     root: Path,
     chunk_size: int,
@@ -288,13 +304,16 @@ def materialize(
         backend, cache, {c.digest: c.size for e in stale for c in e.chunks}, stats, progress
     )
     started = time.time_ns()
-    written = run_parallel(lambda e: (write_file(cache, backend, e, targets[e.path]), e), stale)
+    written = run_parallel(
+        lambda e: (write_file(cache, backend, references, e, targets[e.path]), e), stale
+    )
     hash_cache.store_many(
-        [(st, FileContent(e.size, e.digest, e.chunks)) for st, e in written if e.ref is None],
+        [(st, e.content) for st, e in written if e.ref is None],
         chunk_size,
         started,
     )
     stats.files += len(entries)
     stats.bytes += sum(e.size for e in entries)
     stats.files_written += len(stale)
+    stats.unchecked += [e.path for e in entries if not is_checked(e)]
     stats.files_unchanged += len(entries) - len(stale)

@@ -1,22 +1,22 @@
-"""Fixed-size chunking and file hashing.
+"""Fixed-size chunking, file digests and file hashing.
 
 A file's content is an ordered list of chunks of ``chunk_size`` bytes (the last one shorter).
 A file no bigger than one chunk is one chunk whose digest is the file digest; an empty file
-has no chunks. Hashing maps one chunk-sized window of the file at a time, so memory stays
-flat for files of any size and no byte is copied into Python.
+has no chunks. The digest of a file of several chunks is derived from its chunk list
+(``file_digest``), never from a claim: a store that verified every chunk can check it.
+Hashing maps one chunk-sized window of the file at a time, so memory stays flat for files
+of any size and no byte is copied into Python.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import blake3
-
-from .digest import PREFIX, digest_bytes
+from .digest import EMPTY_DIGEST, derived_digest, digest_bytes
 
 DEFAULT_CHUNK_SIZE = 16 << 20
 _SMALL_FILE = 256 << 10
@@ -28,13 +28,27 @@ class ChunkRef:
     size: int
 
 
+def file_digest(chunks: Sequence[ChunkRef]) -> str:
+    """A file's digest from its chunks: the empty digest, the one chunk's digest, or for
+    several chunks a derived digest of the ``"<digest> <size>\\n"`` lines in order."""
+    if not chunks:
+        return EMPTY_DIGEST
+    if len(chunks) == 1:
+        return chunks[0].digest
+    lines = "".join(f"{c.digest} {c.size}\n" for c in chunks)
+    return derived_digest("file digest from chunks", lines.encode())
+
+
 @dataclass(frozen=True)
 class FileContent:
     """What hashing a file yields: enough to write its manifest entry."""
 
     size: int
-    digest: str
     chunks: tuple[ChunkRef, ...]
+
+    @property
+    def digest(self) -> str:
+        return file_digest(self.chunks)
 
 
 @contextmanager
@@ -45,33 +59,31 @@ def mapped(fd: int, offset: int, length: int) -> Iterator[memoryview]:
         yield view
         return
     skip = offset % mmap.ALLOCATIONGRANULARITY
-    with mmap.mmap(fd, length + skip, offset=offset - skip, access=mmap.ACCESS_READ) as mm:
-        whole = memoryview(mm)
-        view = whole[skip:]
+    mm = mmap.mmap(fd, length + skip, offset=offset - skip, access=mmap.ACCESS_READ)
+    whole = memoryview(mm)
+    view = whole[skip:]
+    try:
+        yield view
+    finally:
         try:
-            yield view
-        finally:
             view.release()
             whole.release()
+            mm.close()
+        except BufferError:
+            pass  # a caller (an aborted HTTP request) still holds a slice: the GC closes it
 
 
 def hash_fd(fd: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> FileContent:
-    """Hash an open file: its digest and its chunks' digests, in one pass over the bytes."""
+    """Hash an open file: its chunks' digests, in one pass over the bytes."""
     size = os.fstat(fd).st_size
-    if size <= chunk_size:
-        with mapped(fd, 0, size) as view:
-            if len(view) != size:
-                raise OSError("file shrank while it was read")
-            digest = digest_bytes(view)
-        return FileContent(size, digest, (ChunkRef(digest, size),) if size else ())
-    whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
     chunks = []
     for offset in range(0, size, chunk_size):
         length = min(chunk_size, size - offset)
         with mapped(fd, offset, length) as view:
+            if len(view) != length:
+                raise OSError("file shrank while it was read")
             chunks.append(ChunkRef(digest_bytes(view), length))
-            whole.update(view)
-    return FileContent(size, PREFIX + whole.hexdigest(), tuple(chunks))
+    return FileContent(size, tuple(chunks))
 
 
 def hash_path(path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> FileContent:
@@ -82,7 +94,7 @@ def hash_path(path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK_SIZE
         os.close(fd)
 
 
-def chunk_offsets(chunks: tuple[ChunkRef, ...] | list[ChunkRef]) -> list[int]:
+def chunk_offsets(chunks: Sequence[ChunkRef]) -> list[int]:
     """The byte offset at which each chunk starts."""
     offsets, position = [], 0
     for chunk in chunks:

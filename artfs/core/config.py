@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import re
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ class Config:
     state_dir: Path
     config_file: Path
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    file_reference_roots: tuple[str, ...] = ()  # where file:// references may be read
 
     def with_overrides(self, **values: Any) -> Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
@@ -56,14 +59,27 @@ def read_config_file(path: Path) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
 
 
+def write_private_file(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with a file only its owner can read (it holds a secret):
+    written under a fresh name made 0600 at creation, whatever files exist beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def write_config_file(path: Path, values: dict[str, str]) -> None:
     """Write the login file readable by its owner only (it holds an API key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(values, f, indent=2)
-    os.replace(tmp, path)
+    write_private_file(path, json.dumps(values, indent=2))
 
 
 def _chunk_size(text: str | None) -> int:
@@ -93,5 +109,12 @@ def load_config(**overrides: object) -> Config:
         ),
         config_file=path,
         chunk_size=_chunk_size(env.get("ARTFS_CHUNK_SIZE")),
+        file_reference_roots=tuple(
+            r
+            for r in (
+                env.get("ARTFS_FILE_REFERENCE_ROOTS") or saved.get("file_reference_roots") or ""
+            ).split(os.pathsep)
+            if r
+        ),
     )
     return config.with_overrides(**overrides)

@@ -36,6 +36,14 @@ class Hasher:
         return PREFIX + self._h.hexdigest()
 
 
+def derived_digest(context: str, data: bytes) -> str:
+    """A digest of ``data`` in a namespace of its own (BLAKE3's key derivation mode, keyed by
+    ``context``): it never equals the plain digest of any bytes, nor one of another context.
+    File digests of several chunks, reference identities and version digests are derived, so
+    no upload can be crafted to carry one of them as its content digest."""
+    return PREFIX + blake3.blake3(data, derive_key_context=f"artfs 2026-12 {context}").hexdigest()
+
+
 def check_digest(value: object) -> str:
     """Return ``value`` if it is a well-formed digest, else raise ``InvalidManifest``."""
     if not isinstance(value, str) or not _DIGEST_RE.match(value):

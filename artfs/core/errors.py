@@ -16,15 +16,21 @@ class ArtfsError(Exception):
     http_status = 400
 
 
-class InvalidName(ArtfsError):
+class InvalidArgument(ArtfsError):
+    """A request the store refuses as malformed (400): the base of the ``Invalid*`` family."""
+
+    code = "invalid_argument"
+
+
+class InvalidName(InvalidArgument):
     code = "invalid_name"
 
 
-class InvalidPath(ArtfsError):
+class InvalidPath(InvalidArgument):
     code = "invalid_path"
 
 
-class InvalidManifest(ArtfsError):
+class InvalidManifest(InvalidArgument):
     code = "invalid_manifest"
 
 
@@ -73,6 +79,7 @@ ERRORS_BY_CODE: dict[str, type[ArtfsError]] = {
     cls.code: cls
     for cls in (
         ArtfsError,
+        InvalidArgument,
         InvalidName,
         InvalidPath,
         InvalidManifest,

@@ -110,3 +110,16 @@ def parse_project_path(text: str, default_entity: str | None) -> tuple[str, str]
     else:
         raise InvalidName(f"invalid project name {text!r}: expected [entity/]project")
     return check_identifier("entity", entity), check_identifier("project", project)
+
+
+def parse_run_path(text: object, kind: str = "run") -> tuple[str, str, str]:
+    """Parse a run's (or sweep's) ``entity/project/id`` into its three names."""
+    parts = text.split("/") if isinstance(text, str) else []
+    if len(parts) != 3:
+        raise InvalidName(f"invalid {kind} path {text!r}: expected entity/project/{kind}_id")
+    entity, project, run_id = parts
+    return (
+        check_identifier("entity", entity),
+        check_identifier("project", project),
+        check_identifier(f"{kind} id", run_id),
+    )

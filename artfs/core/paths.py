@@ -55,3 +55,28 @@ def is_under(path: str, prefix: str | None) -> bool:
         return True
     prefix = prefix.strip("/")
     return path == prefix or path.startswith(prefix + "/")
+
+
+def check_link(path: str, target: object) -> str:
+    """Return ``target`` if a symlink at manifest ``path`` pointing to it stays inside the
+    version: a relative target, no control characters, that never climbs above the root
+    (``a/b -> ../c`` is fine, ``a -> ../x`` and ``a -> /etc`` are not). Else ``InvalidPath``."""
+    if (
+        not isinstance(target, str)
+        or not target
+        or len(target.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES
+    ):
+        raise InvalidPath(
+            f"{path}: a link target must be a non-empty string of at most {MAX_PATH_BYTES} bytes"
+        )
+    if target.startswith("/") or _CONTROL.search(target):
+        raise InvalidPath(f"{path}: link target {target!r} is absolute or has control characters")
+    depth = path.count("/")
+    for segment in target.split("/"):
+        if segment == "..":
+            depth -= 1
+            if depth < 0:
+                raise InvalidPath(f"{path}: link target {target!r} leaves the version")
+        elif segment not in ("", "."):
+            depth += 1
+    return target

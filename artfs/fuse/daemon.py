@@ -215,7 +215,12 @@ def serve(opts: MountOptions, config: Config, ready: Callable[[], object]) -> No
         usage = UsageRecorder(client.backend, opts.run) if opts.run else None
         record = record_path(config, opts.mountpoint)
         ops = WritableOperations(
-            namespace, Reader(files, stats), stats, Committer(client), usage, str(record)
+            namespace,
+            Reader(files, stats, client.references),
+            stats,
+            Committer(client),
+            usage,
+            str(record),
         )
         bound = CacheBound(client.cache, opts.cache_size, files) if opts.cache_size else None
         fuse_options = {f"fsname={opts.source}", f"subtype={FSTYPE.split('.')[1]}"}

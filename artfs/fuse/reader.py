@@ -24,7 +24,7 @@ import trio
 
 from ..client.backend import Backend
 from ..client.cache import ChunkCache
-from ..client.references import fetch_reference
+from ..client.references import ReferenceReader
 from ..core.chunking import chunk_offsets
 from ..core.errors import ArtfsError, DigestMismatch
 from ..core.manifest import ManifestEntry
@@ -159,9 +159,10 @@ class OpenFile:
 
 
 class Reader:
-    def __init__(self, files: ChunkFiles, stats: MountStats):
+    def __init__(self, files: ChunkFiles, stats: MountStats, references: ReferenceReader):
         self.files = files
         self.stats = stats
+        self.references = references
 
     async def read(self, f: OpenFile, off: int, size: int) -> bytes:
         entry = f.entry
@@ -199,7 +200,9 @@ class Reader:
         on first use (refused, with ``EIO`` and a log line, if the target changed)."""
 
         def fetch() -> int:
-            path = self.files.cache.reference(entry.digest, lambda out: fetch_reference(entry, out))
+            path = self.files.cache.reference(
+                entry.digest, lambda out: self.references.fetch(entry, out)
+            )
             return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
         try:

@@ -37,7 +37,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 
 
 def principal(key: ApiKey, store: StoreDep) -> Principal:
-    return store.authenticate(key)
+    return store.admin.authenticate(key)
 
 
 Caller = Annotated[Principal, Depends(principal)]

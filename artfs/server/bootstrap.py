@@ -8,23 +8,13 @@ and ``admin.key`` (the first admin's API key, mode 0600, written once). With ``-
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
+from ..core.config import write_private_file
 from ..store.service import Store
 
 ADMIN_KEY_FILE = "admin.key"
 log = logging.getLogger("artfs.server")
-
-
-def write_secret(path: Path, text: str) -> None:
-    """Write a file only its owner can read (created so, never briefly wider)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def open_data_dir(
@@ -39,7 +29,7 @@ def open_data_dir(
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store.open(data, db_url=db_url, blobs_url=blobs_url, anonymous_read=anonymous_read)
     key_file = data / ADMIN_KEY_FILE
-    key = store.bootstrap_admin(lambda key: write_secret(key_file, key))
+    key = store.admin.bootstrap_admin(lambda key: write_private_file(key_file, key + "\n"))
     if key:
         log.warning("created the admin user; its API key is in %s", key_file)
     return store

@@ -1,4 +1,6 @@
-"""Who may read and write what (DESIGN §2). Every service call goes through these checks."""
+"""Who may read and write what (docs/OPERATIONS.md, "Access"): private projects for their
+entity's members, public ones readable by everyone authenticated, open ones writable too.
+Every service call goes through these checks."""
 
 from __future__ import annotations
 
@@ -7,15 +9,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..core.errors import InvalidName, NotFound, PermissionDenied, Unauthenticated
+from ..core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from .schema import memberships
 
 VISIBILITIES = ("private", "public", "open")
 
 
 def check_visibility(value: object) -> str:
-    if value not in VISIBILITIES:
-        raise InvalidName(f"visibility must be one of {', '.join(VISIBILITIES)}, not {value!r}")
+    if not isinstance(value, str) or value not in VISIBILITIES:
+        raise InvalidArgument(f"visibility must be one of {', '.join(VISIBILITIES)}, not {value!r}")
     return value
 
 
@@ -99,3 +101,9 @@ def require_entity_member(conn: Connection, caller: Principal, entity_id: int, n
     if role is None:
         raise PermissionDenied(f"{caller.name} is not a member of {name}")
     return role
+
+
+def require_entity_admin(conn: Connection, caller: Principal, entity: Row) -> None:
+    """Server admins, and admins of the entity (a user is the admin of its own entity)."""
+    if require_entity_member(conn, caller, entity.id, entity.name) != "admin":
+        raise PermissionDenied(f"{caller.name} is not an admin of {entity.name}")

@@ -20,20 +20,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..core.errors import Conflict, InvalidName, NotFound, PermissionDenied, Unauthenticated
+from ..core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from ..core.names import check_identifier
-from ..core.records import KeyInfo, MemberInfo, ProjectInfo, UserInfo
+from ..core.records import KeyInfo, MemberInfo, UserInfo
 from .access import (
     ANONYMOUS,
     Principal,
-    check_visibility,
     entity_ids,
+    require_entity_admin,
     require_entity_member,
-    require_read,
 )
 from .db import Database
-from .lookup import entity_row, now, project_row, require_project
-from .schema import api_keys, entities, memberships, projects
+from .lookup import entity_row, insert_missing, now
+from .schema import api_keys, entities, memberships
 
 KEY_PREFIX = "artfs"
 ROLES = ("admin", "member")
@@ -52,8 +51,8 @@ def _require_admin(caller: Principal, what: str) -> None:
 
 
 def _check_role(role: object) -> str:
-    if role not in ROLES:
-        raise InvalidName(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if not isinstance(role, str) or role not in ROLES:
+        raise InvalidArgument(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     return role
 
 
@@ -62,12 +61,6 @@ def _require_kind(conn: Connection, name: str, kind: str) -> Row:
     if row is None or row.kind != kind:
         raise NotFound(f"{kind} {name} not found")
     return row
-
-
-def _require_entity_admin(conn: Connection, caller: Principal, entity: Row) -> None:
-    """Server admins, and admins of the entity (a user is the admin of its own entity)."""
-    if require_entity_member(conn, caller, entity.id, entity.name) != "admin":
-        raise PermissionDenied(f"{caller.name} is not an admin of {entity.name}")
 
 
 def _new_entity(conn: Connection, name: str, kind: str, admin: bool = False) -> UserInfo:
@@ -101,9 +94,28 @@ def _select_keys() -> sa.Select:
     )
 
 
-class AdminOps:
-    db: Database
-    anonymous_read: bool
+class Admin:
+    """Who callers are (API keys) and who may do what (users, teams, members)."""
+
+    def __init__(self, db: Database, anonymous_read: bool = False):
+        self.db = db
+        self.anonymous_read = anonymous_read
+
+    def ensure_user(self, name: str, *, is_admin: bool = False) -> Principal:
+        """The principal for user ``name``, created on first use (the embedded store's
+        local user)."""
+        with self.db.write() as conn:
+            row = entity_row(conn, name)
+            if row is None:
+                user = {"name": name, "kind": "user", "is_admin": is_admin, "created_at": now()}
+                insert_missing(conn, entities, [user])
+                row = entity_row(conn, name)
+                assert row is not None
+            elif is_admin and not row.is_admin:
+                conn.execute(
+                    sa.update(entities).where(entities.c.id == row.id).values(is_admin=True)
+                )
+            return Principal(row.id, row.name, bool(row.is_admin or is_admin))
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -231,7 +243,7 @@ class AdminOps:
         _check_role(role)
         with self.db.write() as conn:
             team_row = _require_kind(conn, team, "team")
-            _require_entity_admin(conn, caller, team_row)
+            require_entity_admin(conn, caller, team_row)
             user_row = _require_kind(conn, user, "user")
             conn.execute(
                 memberships.delete().where(
@@ -246,7 +258,7 @@ class AdminOps:
     def remove_member(self, caller: Principal, team: str, user: str) -> MemberInfo:
         with self.db.write() as conn:
             team_row = _require_kind(conn, team, "team")
-            _require_entity_admin(conn, caller, team_row)
+            require_entity_admin(conn, caller, team_row)
             user_row = _require_kind(conn, user, "user")
             role = conn.execute(
                 sa.select(memberships.c.role).where(
@@ -274,32 +286,3 @@ class AdminOps:
                 .order_by(entities.c.name)
             )
             return [MemberInfo(team, name, role) for name, role in rows]
-
-    # -- projects ---------------------------------------------------------------------------
-
-    def create_project(
-        self, caller: Principal, entity: str, name: str, visibility: str = "private"
-    ) -> ProjectInfo:
-        check_visibility(visibility)
-        with self.db.write() as conn:
-            ent = entity_row(conn, check_identifier("entity", entity))
-            if ent is None:
-                raise NotFound(f"entity {entity} not found")
-            _require_entity_admin(conn, caller, ent)
-            if project_row(conn, entity, name) is not None:
-                raise Conflict(f"project {entity}/{name} exists")
-            row = self.create_project_row(conn, ent.id, name, visibility)  # type: ignore[attr-defined]
-            return ProjectInfo(entity, row.name, row.visibility, row.created_at)
-
-    def set_visibility(
-        self, caller: Principal, entity: str, name: str, visibility: str
-    ) -> ProjectInfo:
-        check_visibility(visibility)
-        with self.db.write() as conn:
-            row = require_project(conn, entity, name)
-            require_read(conn, caller, row, self.anonymous_read)
-            _require_entity_admin(conn, caller, entity_row(conn, entity))  # type: ignore[arg-type]
-            conn.execute(
-                projects.update().where(projects.c.id == row.id).values(visibility=visibility)
-            )
-            return ProjectInfo(entity, name, visibility, row.created_at)

@@ -1,4 +1,5 @@
-"""Chunk operations of the service: "which do you lack?", verified upload, read.
+"""Chunks: "which do you lack?", verified and authorized upload, read, and the chunk side
+of commits and deletions.
 
 Concurrency with garbage collection (docs/FORMAT.md, "Garbage collection"): a chunk row is
 ``uploading``, ``live`` or ``deleting``. Every answer that lets a client rely on a chunk
@@ -9,17 +10,24 @@ upload of a chunk gc is deleting is refused as ``Unavailable`` (retry).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..core.digest import check_digest, verify_stream
-from ..core.errors import NotFound, Unauthenticated, Unavailable
+from ..core.errors import (
+    InvalidManifest,
+    MissingChunks,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from .access import Principal, entity_ids
 from .blobs import BlobStore, Data
 from .db import Database
 from .lookup import DELETED, batched, insert_missing, now
+from .projects import Projects
 from .schema import artifacts, chunk_claims, chunks, projects, version_chunks, versions
 
 LIVE = "live"
@@ -57,10 +65,13 @@ def visible_chunk_ids(
     return seen
 
 
-class ChunkOps:
-    db: Database
-    blobs: BlobStore
-    anonymous_read: bool
+class Chunks:
+    """The chunks of a store: their rows here, their bytes in the blob store."""
+
+    def __init__(self, db: Database, blobs: BlobStore, projects: Projects):
+        self.db = db
+        self.blobs = blobs
+        self.projects = projects
 
     def missing_chunks(self, caller: Principal, digests: Sequence[str]) -> list[str]:
         """The digests the caller must upload: absent, or not visible to the caller."""
@@ -74,27 +85,30 @@ class ChunkOps:
                     chunks.c.digest.in_(part), chunks.c.state == LIVE
                 )
                 present.update((digest, id_) for digest, id_ in conn.execute(query))
-            visible = visible_chunk_ids(conn, caller, list(present.values()), self.anonymous_read)
+            visible = visible_chunk_ids(
+                conn, caller, list(present.values()), self.projects.anonymous_read
+            )
             if not caller.anonymous:
                 touch_chunks(conn, sorted(visible))
         return [d for d in wanted if present.get(d) not in visible]
 
-    def put_chunk(self, caller: Principal, digest: str, data: Data) -> int:
-        """Store one chunk after verifying its bytes (see ``put_chunks``)."""
-        return self.put_chunks(caller, [(digest, data)])[0]
+    def put_chunks(
+        self, caller: Principal, entity: str, project: str, items: Sequence[tuple[str, Data]]
+    ) -> list[int]:
+        """Store chunks for a version of ``entity/project`` after verifying their bytes;
+        returns each chunk's verified size.
 
-    def put_chunks(self, caller: Principal, items: Sequence[tuple[str, Data]]) -> list[int]:
-        """Store chunks after verifying their bytes; returns each chunk's verified size.
-
-        Bytes are verified even when a chunk is already stored, so an upload can only ever
-        claim a chunk by proving it holds the content. The rows are claimed (``uploading``,
-        touched now) before any blob is written, which fences gc, and turn ``live`` once the
-        blobs are in place: two transactions per batch, whatever its length.
+        The caller must be allowed to write there before a byte is stored. Bytes are
+        verified even when a chunk is already stored, so an upload can only ever claim a
+        chunk by proving it holds the content. The rows are claimed (``uploading``, touched
+        now) before any blob is written, which fences gc, and turn ``live`` once the blobs
+        are in place: two transactions per batch, whatever its length.
         """
         if caller.anonymous:
             raise Unauthenticated("authentication required to upload: pass an API key")
         digests = [check_digest(d) for d, _ in items]
         with self.db.write(durable=False) as conn:
+            self.projects.writable(conn, caller, entity, project, create=False)
             rows = _chunk_rows(conn, digests)
             busy = [d for d, r in rows.items() if r.state == DELETING]
             if busy:
@@ -159,9 +173,87 @@ class ChunkOps:
                     chunks.c.digest == digest, chunks.c.state == LIVE
                 )
             ).first()
-            if row is None or not visible_chunk_ids(conn, caller, [row.id], self.anonymous_read):
+            readable = row is not None and visible_chunk_ids(
+                conn, caller, [row.id], self.projects.anonymous_read
+            )
+            if row is None or not readable:
                 raise NotFound(f"chunk {digest} not found")
-        return row.size
+        return int(row.size)
+
+    # -- what commits and deletions do inside their transactions ---------------------------
+
+    def use(self, conn: Connection, caller: Principal, needed: Mapping[str, int]) -> set[int]:
+        """The ids of the chunks a commit uses, each stored (``live``), usable by the caller
+        and of the size its bytes were verified to have; touched now. Else ``MissingChunks``
+        or ``InvalidManifest``."""
+        found: dict[str, Row] = {}
+        for part in batched(sorted(needed)):
+            # FOR SHARE: gc and deletions cannot mark these rows until this commit is done
+            rows = conn.execute(
+                sa.select(chunks.c.id, chunks.c.digest, chunks.c.size)
+                .where(chunks.c.digest.in_(part), chunks.c.state == LIVE)
+                .with_for_update(read=True)
+            )
+            found.update((r.digest, r) for r in rows)
+        visible = visible_chunk_ids(
+            conn, caller, [r.id for r in found.values()], self.projects.anonymous_read
+        )
+        missing = [d for d in sorted(needed) if d not in found or found[d].id not in visible]
+        if missing:
+            raise MissingChunks(missing)
+        for digest, size in needed.items():
+            if found[digest].size != size:
+                raise InvalidManifest(
+                    f"chunk {digest} is {found[digest].size} bytes, the manifest says {size}"
+                )
+        ids = {r.id for r in found.values()}
+        touch_chunks(conn, sorted(ids))
+        return ids
+
+    def release(self, conn: Connection, ids: Sequence[int]) -> list[Row]:
+        """Mark ``deleting`` those of these chunks that no live version uses any more (a
+        version was just deleted), and return them for ``sweep``.
+
+        The rows are locked first: on PostgreSQL a commit that holds one (``use``) finishes
+        before, and the next statement then sees its version; a commit that comes after
+        finds the chunk ``deleting``, answers "missing chunks", and its client sends the
+        chunk again. SQLite runs one writer at a time.
+        """
+        for part in batched(sorted(ids)):
+            conn.execute(sa.select(chunks.c.id).where(chunks.c.id.in_(part)).with_for_update())
+        for part in batched(sorted(ids)):
+            conn.execute(
+                chunks.update()
+                .where(
+                    chunks.c.id.in_(part),
+                    chunks.c.state == LIVE,
+                    ~sa.exists().where(version_chunks.c.chunk_id == chunks.c.id),
+                )
+                .values(state=DELETING)
+            )
+        return [
+            row
+            for part in batched(sorted(ids))
+            for row in conn.execute(
+                sa.select(chunks.c.id, chunks.c.digest, chunks.c.size).where(
+                    chunks.c.id.in_(part), chunks.c.state == DELETING
+                )
+            )
+        ]
+
+    def sweep(self, doomed: Sequence[Row]) -> tuple[int, int]:
+        """Remove the blobs of chunks marked ``deleting``, then their rows and claims;
+        returns (chunks, bytes) removed. A crash in between leaves rows ``deleting``, which
+        the next gc sweeps."""
+        for row in doomed:
+            self.blobs.delete(row.digest)
+        with self.db.write() as conn:
+            for part in batched([r.id for r in doomed]):
+                conn.execute(chunk_claims.delete().where(chunk_claims.c.chunk_id.in_(part)))
+                conn.execute(
+                    chunks.delete().where(chunks.c.id.in_(part), chunks.c.state == DELETING)
+                )
+        return len(doomed), sum(int(r.size) for r in doomed)
 
 
 def _chunk_rows(conn: Connection, digests: Sequence[str]) -> dict[str, Row]:

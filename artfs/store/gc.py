@@ -1,5 +1,7 @@
 """Garbage collection: expire versions past their TTL, then mark and sweep unused chunks.
 
+Deleting a version removes the chunks only it used at once (``Versions.delete_version``);
+gc is the backstop for what a crash interrupted, and collects uploads no commit used.
 Mark: in one write transaction, chunks that no live version uses and that nobody touched
 within the grace period become ``deleting``. Sweep: their blobs are removed, then their
 rows. Blobs with no row at all (a crash between write and record) and abandoned partial
@@ -10,12 +12,13 @@ uploads go once they are older than the grace period. A crash anywhere leaves ro
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
 
 from ..core.errors import PermissionDenied
 from ..core.records import GcReport
 from .access import Principal
 from .blobs import BlobStore
-from .chunks import DELETING, LIVE, UPLOADING
+from .chunks import DELETING, LIVE, UPLOADING, Chunks
 from .db import Database
 from .lookup import COMMITTED, batched, now, version_info
 from .schema import chunk_claims, chunks, version_chunks, versions
@@ -24,9 +27,13 @@ from .versions import delete_version_rows
 DEFAULT_GRACE_S = 24 * 3600
 
 
-class GcOps:
-    db: Database
-    blobs: BlobStore
+class Collector:
+    """Garbage collection: the backstop for what a crash interrupted, and expiry."""
+
+    def __init__(self, db: Database, blobs: BlobStore, chunks: Chunks):
+        self.db = db
+        self.blobs = blobs
+        self.chunks = chunks
 
     def gc(self, caller: Principal, grace: float = DEFAULT_GRACE_S) -> GcReport:
         if not caller.is_admin:
@@ -54,19 +61,17 @@ class GcOps:
                 )
             ).all()
             conn.execute(chunk_claims.delete().where(chunk_claims.c.claimed_at < cutoff))
-        for row in doomed:
-            self.blobs.delete(row.digest)
-            report.chunks_deleted += 1
-            report.bytes_freed += row.size
-        with self.db.write() as conn:
-            for part in batched([r.id for r in doomed]):
-                conn.execute(chunk_claims.delete().where(chunk_claims.c.chunk_id.in_(part)))
-                conn.execute(chunks.delete().where(chunks.c.id.in_(part)))
+        removed, freed = self.chunks.sweep(doomed)
+        report.chunks_deleted += removed
+        report.bytes_freed += freed
         self._sweep_orphans(cutoff, report)
         self.blobs.clean_tmp(cutoff)
         return report
 
     def _expire_versions(self, at: float, report: GcReport) -> None:
+        """Delete the versions past their expiry (unless aliased), and the chunks only they
+        used, as ``delete_version`` does."""
+        doomed: list[Row] = []
         with self.db.write() as conn:
             expired = conn.execute(
                 sa.select(versions.c.id).where(
@@ -78,8 +83,11 @@ class GcOps:
                 if info.aliases:
                     report.details.append(f"{info.path} expired but is aliased; kept")
                     continue
-                delete_version_rows(conn, version_id)
+                doomed += self.chunks.release(conn, delete_version_rows(conn, version_id))
                 report.versions_expired += 1
+        removed, freed = self.chunks.sweep(doomed)
+        report.chunks_deleted += removed
+        report.bytes_freed += freed
 
     def _sweep_orphans(self, cutoff: float, report: GcReport) -> None:
         """Remove blobs that have no row, once older than the grace period."""

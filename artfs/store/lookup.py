@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
-from ..core.errors import NotFound
-from ..core.names import LATEST, ArtifactPath, check_identifier
+from ..core.errors import InvalidArgument, NotFound
+from ..core.names import LATEST, ArtifactPath, check_identifier, parse_run_path
 from ..core.records import VersionInfo
 from .schema import aliases, artifacts, entities, projects, runs, tags, versions
 
@@ -194,6 +194,23 @@ def version_infos(conn: Connection, rows: Sequence[Row]) -> list[VersionInfo]:
             )
         )
     return out
+
+
+def run_pk(conn: Connection, run: str, project: Row) -> int:
+    """The row id of the run that logs a version, which must belong to the version's
+    project: a version's readers see its run's path, so a run in a more private project
+    must not log into it."""
+    entity, project_name, run_id = parse_run_path(run)
+    if (entity, project_name) != (project.entity_name, project.name):
+        raise InvalidArgument(
+            f"run {run} belongs to another project than {project.entity_name}/{project.name}"
+        )
+    pk = conn.execute(
+        sa.select(runs.c.id).where(runs.c.project_id == project.id, runs.c.run_id == run_id)
+    ).scalar()
+    if pk is None:
+        raise NotFound(f"run {run} not found")
+    return int(pk)
 
 
 def check_tags(values: Iterable[object]) -> list[str]:

@@ -10,21 +10,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..core.errors import Conflict, InvalidName, NotFound
-from ..core.names import ArtifactPath, check_identifier
+from ..core.errors import Conflict, InvalidArgument, NotFound
+from ..core.names import ArtifactPath, check_identifier, parse_run_path
 from ..core.records import RunInfo, VersionInfo
-from .access import Principal, can_read
+from .access import Principal
+from .db import Database
 from .fields import check_metadata, check_text
-from .lookup import (
-    COMMITTED,
-    insert_missing,
-    now,
-    project_row,
-    select_versions,
-    version_infos,
-)
+from .lookup import COMMITTED, insert_missing, now, select_versions, version_infos
+from .projects import Projects
 from .schema import entities, projects, runs, uses, versions
-from .versions import VersionOps, split_run_path
+from .versions import Versions
 
 RESUME_MODES = ("allow", "must", "never")
 RUN_STATES = ("running", "finished", "failed", "crashed")
@@ -66,8 +61,26 @@ def _select_runs() -> sa.Select:
     )
 
 
-class RunOps(VersionOps):
+def _find_run_row(conn: Connection, project_id: int, run_id: str) -> Row | None:
+    return conn.execute(
+        _select_runs().where(runs.c.project_id == project_id, runs.c.run_id == run_id)
+    ).first()
+
+
+def run_row(conn: Connection, project_id: int, run_id: str) -> Row:
+    found = _find_run_row(conn, project_id, run_id)
+    if found is None:
+        raise NotFound(f"run {run_id} not found")
+    return found
+
+
+class Runs:
     """Runs depend on versions: they log and use them."""
+
+    def __init__(self, db: Database, projects: Projects, versions: Versions):
+        self.db = db
+        self.projects = projects
+        self.versions = versions
 
     def init_run(
         self,
@@ -85,12 +98,13 @@ class RunOps(VersionOps):
     ) -> RunInfo:
         """Start a run, or resume one by id (``resume``: allow, must or never)."""
         if resume not in RESUME_MODES:
-            raise InvalidName(f"resume must be one of {', '.join(RESUME_MODES)}")
+            raise InvalidArgument(f"resume must be one of {', '.join(RESUME_MODES)}")
         run_id = check_identifier("run id", run_id or new_run_id())
         settings = check_metadata(config or {})
         with self.db.write() as conn:
-            proj = self._writable_project(conn, caller, entity, project)
-            row = self._run_row(conn, proj.id, run_id)
+            proj = self.projects.writable(conn, caller, entity, project)
+            assert proj is not None
+            row = _find_run_row(conn, proj.id, run_id)
             if row is not None and resume == "never":
                 raise Conflict(f"run {entity}/{project}/{run_id} exists and resume='never'")
             if row is None and resume == "must":
@@ -115,18 +129,13 @@ class RunOps(VersionOps):
                 if settings:
                     values["config"] = {**row.config, **settings}
                 conn.execute(runs.update().where(runs.c.id == row.id).values(**values))
-            return run_info(self._run_row(conn, proj.id, run_id))  # type: ignore[arg-type]
-
-    def _run_row(self, conn: Connection, project_id: int, run_id: str) -> Row | None:
-        return conn.execute(
-            _select_runs().where(runs.c.project_id == project_id, runs.c.run_id == run_id)
-        ).first()
+            return run_info(run_row(conn, proj.id, run_id))
 
     def _find_run(self, conn: Connection, caller: Principal, run: str, write: bool) -> Row:
-        entity, project, run_id = split_run_path(run)
-        find = self._modifiable if write else self._readable
+        entity, project, run_id = parse_run_path(run)
+        find = self.projects.modifiable if write else self.projects.readable
         proj = find(conn, caller, entity, project)
-        row = self._run_row(conn, proj.id, run_id)
+        row = _find_run_row(conn, proj.id, run_id)
         if row is None:
             raise NotFound(f"run {run} not found")
         return row
@@ -139,11 +148,11 @@ class RunOps(VersionOps):
         """Set summary and config (merged key by key), name or state."""
         unknown = set(changes) - set(RUN_FIELDS)
         if unknown:
-            raise InvalidName(f"cannot change {', '.join(sorted(unknown))} of a run")
+            raise InvalidArgument(f"cannot change {', '.join(sorted(unknown))} of a run")
         if "state" in changes and changes["state"] not in RUN_STATES:
-            raise InvalidName(f"run state must be one of {', '.join(RUN_STATES)}")
+            raise InvalidArgument(f"run state must be one of {', '.join(RUN_STATES)}")
         if "name" in changes and changes["name"] is None:
-            raise InvalidName("a run's name cannot be removed")
+            raise InvalidArgument("a run's name cannot be removed")
         check_text("name", changes.get("name"))
         with self.db.write() as conn:
             row = self._find_run(conn, caller, run, write=True)
@@ -155,7 +164,7 @@ class RunOps(VersionOps):
                 if key in changes:
                     values[key] = changes[key]
             conn.execute(runs.update().where(runs.c.id == row.id).values(**values))
-            return run_info(self._run_row(conn, row.project_id, row.run_id))  # type: ignore[arg-type]
+            return run_info(run_row(conn, row.project_id, row.run_id))
 
     def list_runs(
         self, caller: Principal, entity: str, project: str, filters: Mapping[str, Any] | None = None
@@ -168,21 +177,23 @@ class RunOps(VersionOps):
             "name": runs.c.name,
         }
         with self.db.read() as conn:
-            proj = self._readable(conn, caller, entity, project)
+            proj = self.projects.readable(conn, caller, entity, project)
             query = _select_runs().where(runs.c.project_id == proj.id)
             for key, value in (filters or {}).items():
                 if key not in columns:
-                    raise InvalidName(f"unknown run filter {key!r}: use {', '.join(RUN_FILTERS)}")
+                    raise InvalidArgument(
+                        f"unknown run filter {key!r}: use {', '.join(RUN_FILTERS)}"
+                    )
                 query = query.where(columns[key] == value)
             return [run_info(r) for r in conn.execute(query.order_by(runs.c.created_at))]
 
     def use_version(self, caller: Principal, run: str, path: ArtifactPath) -> VersionInfo:
         """Record that a run used a version (idempotent)."""
         with self.db.write() as conn:
-            run_row = self._find_run(conn, caller, run, write=True)
-            version = self._version(conn, caller, path)
+            using = self._find_run(conn, caller, run, write=True)
+            version = self.versions.version(conn, caller, path)
             insert_missing(
-                conn, uses, [{"run_pk": run_row.id, "version_id": version.id, "used_at": now()}]
+                conn, uses, [{"run_pk": using.id, "version_id": version.id, "used_at": now()}]
             )
             rows = conn.execute(select_versions().where(versions.c.id == version.id)).all()
             return version_infos(conn, rows)[0]
@@ -199,18 +210,18 @@ class RunOps(VersionOps):
                     uses.c.run_pk == row.id
                 )
             else:
-                raise InvalidName("relation must be 'logged' or 'used'")
+                raise InvalidArgument("relation must be 'logged' or 'used'")
             rows = [
                 r
                 for r in conn.execute(query.order_by(versions.c.id))
-                if self._can_read_names(conn, caller, r.entity_name, r.project_name)
+                if self.projects.can_read_names(conn, caller, r.entity_name, r.project_name)
             ]
             return version_infos(conn, rows)
 
     def version_runs(self, caller: Principal, path: ArtifactPath, relation: str) -> list[RunInfo]:
         """The run that logged a version (``logged_by``) or the runs that used it (``used_by``)."""
         with self.db.read() as conn:
-            version = self._version(conn, caller, path)
+            version = self.versions.version(conn, caller, path)
             query = _select_runs()
             if relation == "logged_by":
                 if version.run_pk is None:
@@ -221,15 +232,9 @@ class RunOps(VersionOps):
                     uses.c.version_id == version.id
                 )
             else:
-                raise InvalidName("relation must be 'logged_by' or 'used_by'")
+                raise InvalidArgument("relation must be 'logged_by' or 'used_by'")
             return [
                 run_info(r)
                 for r in conn.execute(query.order_by(runs.c.created_at))
-                if self._can_read_names(conn, caller, r.entity_name, r.project_name)
+                if self.projects.can_read_names(conn, caller, r.entity_name, r.project_name)
             ]
-
-    def _can_read_names(
-        self, conn: Connection, caller: Principal, entity: str, project: str
-    ) -> bool:
-        proj = project_row(conn, entity, project)
-        return proj is not None and can_read(conn, caller, proj, self.anonymous_read)

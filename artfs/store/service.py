@@ -1,33 +1,42 @@
 """The store service: the one implementation of the domain rules, called by the embedded
-backend in-process and by the HTTP server for remote callers. Every method takes the caller
-(a ``Principal``) first and checks access before it touches anything."""
+backend in-process and by the HTTP server for remote callers.
+
+A ``Store`` is composed of parts held as fields, each with one job and built on the ones
+before it (as restic's Repository holds its index and backend): ``projects`` (access),
+``chunks``, ``versions``, ``runs``, ``sweeps``, ``admin`` (identity), ``collector`` (gc).
+Every service method takes the caller (a ``Principal``) first and checks access before it
+touches anything.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import sqlalchemy as sa
-
-from .access import Principal
-from .admin import AdminOps
+from .admin import Admin
 from .blobs import BlobStore, LocalBlobStore
-from .chunks import ChunkOps
+from .chunks import Chunks
 from .db import Database
-from .distributed import DistributedOps
-from .gc import GcOps
-from .lookup import entity_row, insert_missing, now
+from .gc import Collector
+from .projects import Projects
+from .runs import Runs
 from .s3blobs import S3BlobStore
-from .schema import entities
-from .sweeps import SweepOps
+from .sweeps import Sweeps
+from .versions import Versions
 
 DB_FILE = "artfs.db"
 
 
-class Store(ChunkOps, DistributedOps, SweepOps, GcOps, AdminOps):
+class Store:
     def __init__(self, db: Database, blobs: BlobStore, *, anonymous_read: bool = False):
         self.db = db
         self.blobs = blobs
-        self.anonymous_read = anonymous_read
+        self.projects = Projects(db, anonymous_read)
+        self.chunks = Chunks(db, blobs, self.projects)
+        self.versions = Versions(db, self.projects, self.chunks)
+        self.runs = Runs(db, self.projects, self.versions)
+        self.sweeps = Sweeps(db, self.projects)
+        self.admin = Admin(db, anonymous_read)
+        self.collector = Collector(db, blobs, self.chunks)
 
     @classmethod
     def open(
@@ -42,20 +51,6 @@ class Store(ChunkOps, DistributedOps, SweepOps, GcOps, AdminOps):
             S3BlobStore(blobs_url, home / "tmp") if blobs_url else LocalBlobStore(home)
         )
         return cls(db, blobs, **options)
-
-    def ensure_user(self, name: str, *, is_admin: bool = False) -> Principal:
-        """The principal for user ``name``, created on first use."""
-        with self.db.write() as conn:
-            row = entity_row(conn, name)
-            if row is None:
-                user = {"name": name, "kind": "user", "is_admin": is_admin, "created_at": now()}
-                insert_missing(conn, entities, [user])
-                row = entity_row(conn, name)
-            elif is_admin and not row.is_admin:
-                conn.execute(
-                    sa.update(entities).where(entities.c.id == row.id).values(is_admin=True)
-                )
-            return Principal(row.id, row.name, bool(row.is_admin or is_admin))  # type: ignore[union-attr]
 
     def close(self) -> None:
         self.db.close()

@@ -8,14 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..core.errors import NotFound
-from ..core.names import check_identifier
+from ..core.names import check_identifier, parse_run_path
 from ..core.records import RunInfo, SweepInfo
 from ..core.sweeps import check_sweep_config, trial_count, trial_params
 from .access import Principal
+from .db import Database
 from .lookup import now
-from .runs import RunOps, new_run_id, run_info
+from .projects import Projects
+from .runs import new_run_id, run_info, run_row
 from .schema import entities, projects, runs, sweeps
-from .versions import split_run_path
 
 
 def _sweep_info(row: Any) -> SweepInfo:
@@ -34,14 +35,19 @@ def _select_sweeps() -> sa.Select:
     )
 
 
-class SweepOps(RunOps):
+class Sweeps:
+    def __init__(self, db: Database, projects: Projects):
+        self.db = db
+        self.projects = projects
+
     def create_sweep(
         self, caller: Principal, entity: str, project: str, config: Mapping[str, Any]
     ) -> SweepInfo:
         checked = check_sweep_config(dict(config))
         sweep_id = new_run_id()
         with self.db.write() as conn:
-            proj = self._writable_project(conn, caller, entity, project)
+            proj = self.projects.writable(conn, caller, entity, project)
+            assert proj is not None
             conn.execute(
                 sweeps.insert().values(
                     project_id=proj.id, sweep_id=sweep_id, config=checked, created_at=now()
@@ -56,9 +62,9 @@ class SweepOps(RunOps):
             )
 
     def get_sweep(self, caller: Principal, sweep: str) -> SweepInfo:
-        entity, project, sweep_id = split_run_path(sweep)
+        entity, project, sweep_id = parse_run_path(sweep, "sweep")
         with self.db.read() as conn:
-            proj = self._readable(conn, caller, entity, project)
+            proj = self.projects.readable(conn, caller, entity, project)
             row = conn.execute(
                 _select_sweeps().where(
                     sweeps.c.project_id == proj.id, sweeps.c.sweep_id == sweep_id
@@ -75,7 +81,8 @@ class SweepOps(RunOps):
         every trial is taken. Agents on several machines never get the same trial."""
         info = self.get_sweep(caller, sweep)
         with self.db.write() as conn:
-            proj = self._writable_project(conn, caller, info.entity, info.project)
+            proj = self.projects.writable(conn, caller, info.entity, info.project)
+            assert proj is not None
             conn.execute(  # agents queue here: each counts the trials the others took
                 sa.select(sweeps.c.id)
                 .where(sweeps.c.project_id == proj.id, sweeps.c.sweep_id == info.id)
@@ -105,4 +112,4 @@ class SweepOps(RunOps):
                     updated_at=now(),
                 )
             )
-            return run_info(self._run_row(conn, proj.id, run_id))  # type: ignore[arg-type]
+            return run_info(run_row(conn, proj.id, run_id))

@@ -1,117 +1,101 @@
-"""Version operations of the service: commit, resolve, list, edit, delete."""
+"""Versions: list, resolve, read, commit (plain and distributed), edit, delete.
+
+Every version comes into being through ``_commit``, the one commit routine: a plain commit
+calls it at once, a distributed one (``upsert_version``) first merges its writers' entries
+into a pending version and calls it on ``finish``. Deleting a version removes the chunks no
+other version uses in the same call (``Chunks.release``, ``Chunks.sweep``).
+"""
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..core.errors import Conflict, InvalidManifest, InvalidName, MissingChunks, NotFound
+from ..core.errors import Conflict, InvalidArgument
 from ..core.manifest import Manifest
-from ..core.names import LATEST, ArtifactPath, check_alias, check_identifier, check_settable_alias
-from ..core.records import CollectionInfo, CommitResult, ProjectInfo, VersionInfo
-from .access import (
-    Principal,
-    can_create_in,
-    can_read,
-    check_visibility,
-    require_read,
-    require_write,
+from ..core.names import (
+    LATEST,
+    ArtifactPath,
+    check_alias,
+    check_identifier,
+    check_settable_alias,
 )
-from .chunks import LIVE, touch_chunks, visible_chunk_ids
+from ..core.records import CollectionInfo, CommitResult, VersionInfo
+from .access import Principal
+from .chunks import Chunks
 from .db import Database
 from .fields import check_list, check_metadata, check_seconds, check_text
 from .lookup import (
     COMMITTED,
     DELETED,
+    PENDING,
     artifact_row,
-    batched,
     check_tags,
-    entity_row,
     insert_missing,
     insert_row,
     latest_number,
     now,
-    project_row,
     require_artifact,
-    require_project,
+    run_pk,
     select_versions,
     version_info,
     version_infos,
     version_row,
 )
-from .schema import (
-    aliases,
-    artifacts,
-    chunks,
-    entities,
-    manifests,
-    projects,
-    runs,
-    tags,
-    version_chunks,
-    versions,
-)
+from .projects import Projects
+from .schema import aliases, artifacts, manifests, tags, version_chunks, versions
 
 VERSION_FIELDS = ("description", "metadata", "aliases", "tags", "expires_at")
+MAX_DISTRIBUTED_ID = 256
 
 
-class VersionOps:
-    db: Database
-    anonymous_read: bool
+@dataclass(frozen=True)
+class VersionFields:
+    """What a commit brings besides its manifest, checked (the server never trusts the
+    client's checks)."""
 
-    # -- projects -------------------------------------------------------------------------
+    type: str
+    description: str | None
+    metadata: dict[str, Any]
+    aliases: list[str]
+    tags: list[str]
+    ttl: float | None
 
-    def _writable_project(self, conn: Connection, caller: Principal, entity: str, name: str) -> Row:
-        """The project to write into; a member's first write creates it, private."""
-        project = project_row(conn, entity, name)
-        if project is not None:
-            require_write(conn, caller, project, self.anonymous_read)
-            return project
-        ent = entity_row(conn, entity)
-        if not caller.is_admin and (ent is None or not can_create_in(conn, caller, ent.id)):
-            # the same answer as for someone else's private project: nothing is revealed
-            raise NotFound(f"project {entity}/{name} not found")
-        if ent is None:
-            insert_missing(conn, entities, [{"name": entity, "kind": "team", "created_at": now()}])
-            ent = entity_row(conn, entity)
-        return self.create_project_row(conn, ent.id, name, "private")  # type: ignore[union-attr]
+    @classmethod
+    def check(
+        cls,
+        type: str,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        aliases: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        ttl: float | None = None,
+    ) -> VersionFields:
+        return cls(
+            check_identifier("type", type),
+            check_text("description", description),
+            check_metadata(metadata or {}),
+            sorted(set(check_list("aliases", aliases, check_settable_alias_or_latest)) - {LATEST}),
+            check_tags(check_list("tags", tags, str)),
+            check_seconds("ttl", ttl, positive=True),
+        )
 
-    def create_project_row(self, conn: Connection, entity_id: int, name: str, vis: str) -> Row:
-        check_identifier("project", name)
-        row = {"entity_id": entity_id, "name": name, "visibility": check_visibility(vis)}
-        insert_missing(conn, projects, [{**row, "created_at": now()}])
-        ent = conn.execute(sa.select(entities.c.name).where(entities.c.id == entity_id)).scalar()
-        return project_row(conn, ent, name)  # type: ignore[arg-type,return-value]
 
-    def list_projects(self, caller: Principal, entity: str | None = None) -> list[ProjectInfo]:
-        with self.db.read() as conn:
-            query = sa.select(projects, entities.c.name.label("entity_name")).join(
-                entities, entities.c.id == projects.c.entity_id
-            )
-            if entity is not None:
-                query = query.where(entities.c.name == entity)
-            rows = conn.execute(query.order_by(entities.c.name, projects.c.name)).all()
-            return [
-                ProjectInfo(r.entity_name, r.name, r.visibility, r.created_at)
-                for r in rows
-                if can_read(conn, caller, r, self.anonymous_read)
-            ]
+def check_settable_alias_or_latest(name: object) -> str:
+    """An alias a commit may ask for (``latest`` is accepted and means nothing more)."""
+    return LATEST if name == LATEST else check_settable_alias(name)
 
-    def _readable(self, conn: Connection, caller: Principal, entity: str, project: str) -> Row:
-        row = require_project(conn, entity, project)
-        require_read(conn, caller, row, self.anonymous_read)
-        return row
 
-    def _modifiable(self, conn: Connection, caller: Principal, entity: str, project: str) -> Row:
-        """An existing project the caller may change (unlike ``_writable_project``, which
-        creates it on a first write)."""
-        row = require_project(conn, entity, project)
-        require_write(conn, caller, row, self.anonymous_read)
-        return row
+class Versions:
+    def __init__(self, db: Database, projects: Projects, chunks: Chunks):
+        self.db = db
+        self.projects = projects
+        self.chunks = chunks
 
     # -- reading --------------------------------------------------------------------------
 
@@ -119,7 +103,7 @@ class VersionOps:
         self, caller: Principal, entity: str, project: str, type: str | None = None
     ) -> list[CollectionInfo]:
         with self.db.read() as conn:
-            proj = self._readable(conn, caller, entity, project)
+            proj = self.projects.readable(conn, caller, entity, project)
             committed = sa.and_(
                 versions.c.artifact_id == artifacts.c.id, versions.c.state == COMMITTED
             )
@@ -148,7 +132,7 @@ class VersionOps:
         self, caller: Principal, path: ArtifactPath, include_deleted: bool = False
     ) -> list[VersionInfo]:
         with self.db.read() as conn:
-            proj = self._readable(conn, caller, path.entity, path.project)
+            proj = self.projects.readable(conn, caller, path.entity, path.project)
             art = require_artifact(conn, proj, path.artifact)
             states = (COMMITTED, DELETED) if include_deleted else (COMMITTED,)
             rows = conn.execute(
@@ -160,15 +144,16 @@ class VersionOps:
 
     def resolve(self, caller: Principal, path: ArtifactPath) -> VersionInfo:
         with self.db.read() as conn:
-            return version_info(conn, self._version(conn, caller, path).id)
+            return version_info(conn, self.version(conn, caller, path).id)
 
-    def _version(self, conn: Connection, caller: Principal, path: ArtifactPath) -> Row:
-        proj = self._readable(conn, caller, path.entity, path.project)
+    def version(self, conn: Connection, caller: Principal, path: ArtifactPath) -> Row:
+        """The committed version ``path`` names, in a project the caller may read."""
+        proj = self.projects.readable(conn, caller, path.entity, path.project)
         return version_row(conn, require_artifact(conn, proj, path.artifact), path)
 
     def manifest(self, caller: Principal, path: ArtifactPath) -> tuple[VersionInfo, Manifest]:
         with self.db.read() as conn:
-            row = self._version(conn, caller, path)
+            row = self.version(conn, caller, path)
             return version_info(conn, row.id), read_manifest(conn, row.id)
 
     # -- committing -----------------------------------------------------------------------
@@ -191,97 +176,161 @@ class VersionOps:
         """Commit a new version; one with the latest version's digest creates nothing new.
 
         ``ttl`` (seconds) makes the version expire: gc deletes it afterwards unless aliased.
+        ``base`` is the version a draft or staging area started from ("moved on" if another
+        version was committed since).
         """
-        labels = checked_labels(manifest, type, aliases, tags)
-        meta = check_metadata(metadata or {})
-        description = check_text("description", description)
-        ttl = check_seconds("ttl", ttl, positive=True)
-        digest = manifest.digest
+        fields = VersionFields.check(type, description, metadata, aliases, tags, ttl)
+        manifest.check()
         with self.db.write() as conn:
-            proj = self._writable_project(conn, caller, path.entity, path.project)
-            art = self._artifact_for_commit(conn, proj, path.artifact, type, description)
-            latest = latest_number(conn, art.id)
-            moved_on = base is not None and latest is not None and latest != base
-            if latest is not None:
-                row = version_row(conn, art, path.with_alias(f"v{latest}"))
-                if row.digest == digest:
-                    self._set_labels(conn, art, row.id, *labels, keep=True)
-                    return CommitResult(version_info(conn, row.id), created=False)
-            chunk_ids = self._use_chunks(conn, caller, manifest.chunks())
-            created = now()
-            version_id = insert_row(
-                conn,
-                versions,
-                artifact_id=art.id,
-                number=next_number(conn, art.id),
-                state=COMMITTED,
-                description=description,
-                metadata=meta,
-                created_at=created,
-                run_pk=self._run_pk(conn, caller, run, proj) if run else None,
-                base_number=base,
-                expires_at=created + ttl if ttl else None,
-                **content_columns(manifest),
-            )
-            write_manifest(conn, version_id, manifest, chunk_ids)
-            self._set_labels(conn, art, version_id, *labels, keep=True)
-            return CommitResult(version_info(conn, version_id), created=True, moved_on=moved_on)
+            proj, art = self._target(conn, caller, path, fields)
+            return self._commit(conn, caller, proj, art, manifest, fields, run, base)
 
-    def _artifact_for_commit(
-        self, conn: Connection, proj: Row, name: str, type: str, description: str | None
-    ) -> Row:
-        check_identifier("artifact", name)
+    def upsert_version(
+        self,
+        caller: Principal,
+        path: ArtifactPath,
+        type: str,
+        manifest: Manifest,
+        *,
+        distributed_id: str,
+        finish: bool = False,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        aliases: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        run: str | None = None,
+        base: int | None = None,
+        ttl: float | None = None,
+    ) -> CommitResult:
+        """Add entries to the pending version of ``distributed_id`` (several writers build
+        one version); ``finish`` commits it, and later upserts with that id are refused.
+
+        The same path with other content is refused (to the second writer), never
+        overwritten. Merges run in write transactions serialized by the database (and the
+        artifact row lock on PostgreSQL), so concurrent writers cannot lose entries.
+        """
+        if not isinstance(distributed_id, str) or not 0 < len(distributed_id) <= MAX_DISTRIBUTED_ID:
+            raise InvalidArgument(
+                f"distributed_id must be a string of 1 to {MAX_DISTRIBUTED_ID} characters"
+            )
+        fields = VersionFields.check(type, description, metadata, aliases, tags, ttl)
+        manifest.check()
+        with self.db.write() as conn:
+            proj, art = self._target(conn, caller, path, fields)
+            same_id = sa.and_(
+                versions.c.artifact_id == art.id, versions.c.distributed_id == distributed_id
+            )
+            if conn.execute(
+                sa.select(versions.c.id).where(same_id, versions.c.state != PENDING)
+            ).first():
+                raise Conflict(
+                    f"distributed version {distributed_id!r} of {path.collection} was already "
+                    "finished; further upserts are refused"
+                )
+            pending = conn.execute(
+                sa.select(versions).where(same_id, versions.c.state == PENDING)
+            ).first()
+            merged = _merged(
+                read_manifest(conn, pending.id) if pending else Manifest(), manifest, distributed_id
+            )
+            if pending is not None:
+                fields = _with_pending(fields, pending)
+            if finish:
+                pending_id = None if pending is None else pending.id
+                return self._commit(conn, caller, proj, art, merged, fields, run, base, pending_id)
+            chunk_ids = self.chunks.use(conn, caller, manifest.chunks())
+            values = {
+                "description": fields.description,
+                "metadata": fields.metadata,
+                "run_pk": run_pk(conn, run, proj) if run else None,
+                **content_columns(merged),
+            }
+            if pending is None:
+                version_id = insert_row(
+                    conn,
+                    versions,
+                    artifact_id=art.id,
+                    state=PENDING,
+                    created_at=now(),
+                    distributed_id=distributed_id,
+                    **values,
+                )
+            else:
+                version_id = pending.id
+                values["run_pk"] = values["run_pk"] or pending.run_pk
+                conn.execute(versions.update().where(versions.c.id == version_id).values(**values))
+            write_manifest(conn, version_id, merged, chunk_ids)
+            return CommitResult(version_info(conn, version_id), created=False)
+
+    def _target(
+        self, conn: Connection, caller: Principal, path: ArtifactPath, fields: VersionFields
+    ) -> tuple[Row, Row]:
+        """The project and the (locked) artifact a commit writes into, made on first use."""
+        proj = self.projects.writable(conn, caller, path.entity, path.project)
+        assert proj is not None
+        name = check_identifier("artifact", path.artifact)
         art = artifact_row(conn, proj.id, name, lock=True)
         if art is None:
-            new = {"project_id": proj.id, "name": name, "type": type, "description": description}
-            insert_missing(conn, artifacts, [{**new, "created_at": now()}])
+            new = {"project_id": proj.id, "name": name, "type": fields.type}
+            insert_missing(
+                conn, artifacts, [{**new, "description": fields.description, "created_at": now()}]
+            )
             art = artifact_row(conn, proj.id, name, lock=True)
-        assert art is not None
-        if art.type != type:
-            raise Conflict(
-                f"artifact {proj.entity_name}/{proj.name}/{name} has type {art.type!r}, "
-                f"not {type!r}"
-            )
-        return art
+            assert art is not None
+        if art.type != fields.type:
+            raise Conflict(f"artifact {path.collection} has type {art.type!r}, not {fields.type!r}")
+        return proj, art
 
-    def _use_chunks(self, conn: Connection, caller: Principal, needed: dict[str, int]) -> set[int]:
-        """Check every chunk is stored, the right size and usable by the caller; touch them."""
-        found: dict[str, Row] = {}
-        for part in batched(sorted(needed)):
-            # FOR SHARE: gc cannot mark these rows until this commit is done (PostgreSQL)
-            rows = conn.execute(
-                sa.select(chunks.c.id, chunks.c.digest, chunks.c.size)
-                .where(chunks.c.digest.in_(part), chunks.c.state == LIVE)
-                .with_for_update(read=True)
-            )
-            found.update((r.digest, r) for r in rows)
-        visible = visible_chunk_ids(conn, caller, [r.id for r in found.values()], False)
-        missing = [d for d in sorted(needed) if d not in found or found[d].id not in visible]
-        if missing:
-            raise MissingChunks(missing)
-        for digest, size in needed.items():
-            if found[digest].size != size:
-                raise InvalidManifest(
-                    f"chunk {digest} is {found[digest].size} bytes, the manifest says {size}"
+    def _commit(
+        self,
+        conn: Connection,
+        caller: Principal,
+        proj: Row,
+        art: Row,
+        manifest: Manifest,
+        fields: VersionFields,
+        run: str | None,
+        base: int | None,
+        pending_id: int | None = None,
+    ) -> CommitResult:
+        """The one commit routine: a new committed version holding ``manifest`` (the pending
+        version ``pending_id`` becomes it), unless the latest version has the same digest,
+        which then only gets the aliases and tags."""
+        latest = latest_number(conn, art.id)
+        moved_on = base is not None and latest is not None and latest != base
+        if latest is not None:
+            row = conn.execute(
+                sa.select(versions).where(
+                    versions.c.artifact_id == art.id, versions.c.number == latest
                 )
-        ids = {r.id for r in found.values()}
-        touch_chunks(conn, sorted(ids))
-        return ids
-
-    def _run_pk(self, conn: Connection, caller: Principal, run: str, project: Row) -> int:
-        """The logging run, which must belong to the version's project: a version's readers
-        see its run's path, so a run in a more private project must not log into it."""
-        entity, project_name, run_id = split_run_path(run)
-        if (entity, project_name) != (project.entity_name, project.name):
-            raise InvalidName(
-                f"run {run} belongs to another project than {project.entity_name}/{project.name}"
-            )
-        pk = conn.execute(
-            sa.select(runs.c.id).where(runs.c.project_id == project.id, runs.c.run_id == run_id)
-        ).scalar()
-        if pk is None:
-            raise NotFound(f"run {run} not found")
-        return pk
+            ).one()
+            if row.digest == manifest.digest:
+                if pending_id is not None:  # the same chunks: nothing to release
+                    delete_version_rows(conn, pending_id)
+                self._set_labels(conn, art, row.id, fields.aliases, fields.tags, keep=True)
+                return CommitResult(version_info(conn, row.id), created=False, moved_on=moved_on)
+        chunk_ids = self.chunks.use(conn, caller, manifest.chunks())
+        created = now()
+        values = {
+            "number": next_number(conn, art.id),
+            "state": COMMITTED,
+            "description": fields.description,
+            "metadata": fields.metadata,
+            "created_at": created,
+            "base_number": base,
+            "expires_at": created + fields.ttl if fields.ttl else None,
+            **content_columns(manifest),
+        }
+        if run:
+            values["run_pk"] = run_pk(conn, run, proj)
+        if pending_id is None:
+            version_id = insert_row(conn, versions, artifact_id=art.id, **values)
+        else:
+            version_id = pending_id
+            conn.execute(versions.update().where(versions.c.id == version_id).values(**values))
+        write_manifest(conn, version_id, manifest, chunk_ids)
+        self._set_labels(conn, art, version_id, fields.aliases, fields.tags, keep=True)
+        return CommitResult(version_info(conn, version_id), created=True, moved_on=moved_on)
 
     # -- editing --------------------------------------------------------------------------
 
@@ -289,34 +338,30 @@ class VersionOps:
         self, caller: Principal, path: ArtifactPath, changes: Mapping[str, Any]
     ) -> VersionInfo:
         """Edit description, metadata, aliases (the full list), tags or expiry of a version."""
+        if not isinstance(changes, Mapping):
+            raise InvalidArgument("changes must be an object")
         unknown = set(changes) - set(VERSION_FIELDS)
         if unknown:
-            raise InvalidManifest(f"cannot change {', '.join(sorted(unknown))} of a version")
+            raise InvalidArgument(f"cannot change {', '.join(sorted(unknown))} of a version")
+        values: dict[str, Any] = {}
+        if "description" in changes:
+            values["description"] = check_text("description", changes["description"])
+        if "metadata" in changes:
+            values["metadata"] = check_metadata(changes["metadata"])
+        if "expires_at" in changes:
+            values["expires_at"] = check_seconds("expires_at", changes["expires_at"])
+        alias_names = tag_names = None
+        if changes.get("aliases") is not None:
+            alias_names = sorted(set(check_list("aliases", changes["aliases"], check_alias)))
+        if changes.get("tags") is not None:
+            tag_names = check_tags(check_list("tags", changes["tags"], str))
         with self.db.write() as conn:
-            proj = self._modifiable(conn, caller, path.entity, path.project)
+            proj = self.projects.modifiable(conn, caller, path.entity, path.project)
             art = require_artifact(conn, proj, path.artifact, lock=True)
             row = version_row(conn, art, path)
-            values: dict[str, Any] = {}
-            if "description" in changes:
-                values["description"] = check_text("description", changes["description"])
-            if "metadata" in changes:
-                values["metadata"] = check_metadata(changes["metadata"])
-            if "expires_at" in changes:
-                values["expires_at"] = check_seconds("expires_at", changes["expires_at"])
             if values:
                 conn.execute(versions.update().where(versions.c.id == row.id).values(**values))
-            alias_names = changes.get("aliases")
-            tag_names = changes.get("tags")
-            self._set_labels(
-                conn,
-                art,
-                row.id,
-                None
-                if alias_names is None
-                else sorted(set(check_list("aliases", alias_names, check_alias))),
-                None if tag_names is None else check_tags(check_list("tags", tag_names, str)),
-                keep=False,
-            )
+            self._set_labels(conn, art, row.id, alias_names, tag_names, keep=False)
             return version_info(conn, row.id)
 
     def _set_labels(
@@ -364,9 +409,10 @@ class VersionOps:
     def delete_version(
         self, caller: Principal, path: ArtifactPath, delete_aliases: bool = False
     ) -> VersionInfo:
-        """Delete a version; refused while it has aliases (``latest`` included) unless asked."""
+        """Delete a version; refused while it has aliases (``latest`` included) unless asked.
+        The chunks no other version uses go in the same call: blobs, rows and claims."""
         with self.db.write() as conn:
-            proj = self._modifiable(conn, caller, path.entity, path.project)
+            proj = self.projects.modifiable(conn, caller, path.entity, path.project)
             art = require_artifact(conn, proj, path.artifact, lock=True)
             row = version_row(conn, art, path)
             info = version_info(conn, row.id)
@@ -375,25 +421,42 @@ class VersionOps:
                     f"{info.path} has aliases {', '.join(info.aliases)}; "
                     "remove them first or pass delete_aliases"
                 )
-            delete_version_rows(conn, row.id)
-            return version_info(conn, row.id)
+            used = delete_version_rows(conn, row.id)
+            doomed = self.chunks.release(conn, used)
+            info = version_info(conn, row.id)
+        self.chunks.sweep(doomed)
+        return info
 
 
-def checked_labels(
-    manifest: Manifest, type: str, aliases: Iterable[str], tags: Iterable[str]
-) -> tuple[list[str], list[str]]:
-    """Validate what a commit brings (the server never trusts the client's checks);
-    returns the alias and tag names to set."""
-    check_identifier("type", type)
-    for entry in manifest:
-        entry.check()
-    manifest.check_tree()
-    alias_names = set(check_list("aliases", aliases, check_alias)) - {LATEST}
-    return sorted(alias_names), check_tags(check_list("tags", tags, str))
+def _merged(known: Manifest, added: Manifest, distributed_id: str) -> Manifest:
+    """A pending version's entries with another writer's added; the same path with other
+    content is a conflict."""
+    for entry in added:
+        found = known.get(entry.path)
+        if found is not None and found.digest_line() != entry.digest_line():
+            raise Conflict(
+                f"{entry.path} was already added to {distributed_id!r} by another writer "
+                "with different content; not overwritten"
+            )
+        known.add(entry)
+    known.check_tree()
+    return known
+
+
+def _with_pending(fields: VersionFields, pending: Row) -> VersionFields:
+    """A further upsert's fields on top of what the pending version holds already."""
+    return VersionFields(
+        fields.type,
+        fields.description if fields.description is not None else pending.description,
+        {**pending.metadata, **fields.metadata},
+        fields.aliases,
+        fields.tags,
+        fields.ttl,
+    )
 
 
 def content_columns(manifest: Manifest) -> dict[str, Any]:
-    return {"digest": manifest.digest, "size": manifest.size, "file_count": len(manifest)}
+    return {"digest": manifest.digest, "size": manifest.size, "file_count": manifest.file_count}
 
 
 def next_number(conn: Connection, artifact_id: int) -> int:
@@ -430,26 +493,17 @@ def read_manifest(conn: Connection, version_id: int) -> Manifest:
     return Manifest.loads(zlib.decompress(body))
 
 
-def delete_version_rows(conn: Connection, version_id: int) -> None:
-    """Mark a version deleted and drop what pins its chunks. Its chunks lose their grace
-    period, so the next gc removes those no other version uses (a commit in flight that
-    relied on one gets "missing chunks" and sends it again)."""
-    used = sa.select(version_chunks.c.chunk_id).where(version_chunks.c.version_id == version_id)
-    conn.execute(chunks.update().where(chunks.c.id.in_(used)).values(touched_at=0.0))
+def delete_version_rows(conn: Connection, version_id: int) -> list[int]:
+    """Mark a version deleted and drop what pins its chunks; returns the ids of those
+    chunks (for ``Chunks.release``)."""
+    used = list(
+        conn.execute(
+            sa.select(version_chunks.c.chunk_id).where(version_chunks.c.version_id == version_id)
+        ).scalars()
+    )
     conn.execute(aliases.delete().where(aliases.c.version_id == version_id))
     conn.execute(tags.delete().where(tags.c.version_id == version_id))
     conn.execute(manifests.delete().where(manifests.c.version_id == version_id))
     conn.execute(version_chunks.delete().where(version_chunks.c.version_id == version_id))
     conn.execute(versions.update().where(versions.c.id == version_id).values(state=DELETED))
-
-
-def split_run_path(run: str) -> tuple[str, str, str]:
-    parts = run.split("/")
-    if len(parts) != 3:
-        raise NotFound(f"invalid run path {run!r}: expected entity/project/run_id")
-    entity, project, run_id = parts
-    return (
-        check_identifier("entity", entity),
-        check_identifier("project", project),
-        check_identifier("run id", run_id),
-    )
+    return used

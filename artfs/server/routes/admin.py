@@ -23,7 +23,7 @@ def whoami(
     caller: Caller,
     store: StoreDep,
 ) -> Json:
-    return store.whoami(caller)
+    return store.admin.whoami(caller)
 
 
 class NewUser(Strict):
@@ -34,7 +34,7 @@ class NewUser(Strict):
 @router.post("/admin/users")
 def create_user(caller: Caller, store: StoreDep, body: NewUser) -> Json:
     """A new user and its first API key (shown only in this answer)."""
-    user, key = store.create_user(caller, body.name, admin=body.admin)
+    user, key = store.admin.create_user(caller, body.name, admin=body.admin)
     return {"user": to_dict(user), "key": to_dict(key)}
 
 
@@ -43,7 +43,7 @@ def list_users(
     caller: Caller,
     store: StoreDep,
 ) -> list[Json]:
-    return [to_dict(u) for u in store.list_users(caller)]
+    return [to_dict(u) for u in store.admin.list_users(caller)]
 
 
 class NewKey(Strict):
@@ -53,7 +53,7 @@ class NewKey(Strict):
 @router.post("/admin/keys")
 def create_key(caller: Caller, store: StoreDep, body: NewKey) -> Json:
     """A new key for the caller (or, for a server admin, any user)."""
-    return to_dict(store.create_key(caller, body.user))
+    return to_dict(store.admin.create_key(caller, body.user))
 
 
 @router.get("/admin/keys")
@@ -62,12 +62,12 @@ def list_keys(
     store: StoreDep,
     user: str | None = None,
 ) -> list[Json]:
-    return [to_dict(k) for k in store.list_keys(caller, user)]
+    return [to_dict(k) for k in store.admin.list_keys(caller, user)]
 
 
 @router.delete("/admin/keys/{key_id}")
 def revoke_key(caller: Caller, store: StoreDep, key_id: str) -> Json:
-    return to_dict(store.revoke_key(caller, key_id))
+    return to_dict(store.admin.revoke_key(caller, key_id))
 
 
 class NewTeam(Strict):
@@ -76,12 +76,12 @@ class NewTeam(Strict):
 
 @router.post("/admin/teams")
 def create_team(caller: Caller, store: StoreDep, body: NewTeam) -> Json:
-    return to_dict(store.create_team(caller, body.name))
+    return to_dict(store.admin.create_team(caller, body.name))
 
 
 @router.get("/admin/teams/{team}/members")
 def list_members(caller: Caller, store: StoreDep, team: str) -> list[Json]:
-    return [to_dict(m) for m in store.list_members(caller, team)]
+    return [to_dict(m) for m in store.admin.list_members(caller, team)]
 
 
 class Membership(Strict):
@@ -97,7 +97,7 @@ def set_member(
     body: Membership,
 ) -> Json:
     """Add a member or change its role (server admins and the team's admins)."""
-    return to_dict(store.set_member(caller, team, user, body.role))
+    return to_dict(store.admin.set_member(caller, team, user, body.role))
 
 
 @router.delete("/admin/teams/{team}/members/{user}")
@@ -107,7 +107,7 @@ def remove_member(
     team: str,
     user: str,
 ) -> Json:
-    return to_dict(store.remove_member(caller, team, user))
+    return to_dict(store.admin.remove_member(caller, team, user))
 
 
 class NewProject(Strict):
@@ -119,7 +119,7 @@ class NewProject(Strict):
 @router.post("/projects")
 def create_project(caller: Caller, store: StoreDep, body: NewProject) -> Json:
     """Create a project with a visibility (the entity's admins)."""
-    return to_dict(store.create_project(caller, body.entity, body.name, body.visibility))
+    return to_dict(store.projects.create_project(caller, body.entity, body.name, body.visibility))
 
 
 class ProjectSettings(Strict):
@@ -134,4 +134,4 @@ def set_visibility(
     project: str,
     body: ProjectSettings,
 ) -> Json:
-    return to_dict(store.set_visibility(caller, entity, project, body.visibility))
+    return to_dict(store.projects.set_visibility(caller, entity, project, body.visibility))

@@ -22,7 +22,8 @@ from ..bodies import BodyReader, Frames
 from ..ranges import Unsatisfiable, byte_range
 from ..responses import JSONResponse, error_response
 
-router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
+router = APIRouter(prefix="/api/v1", tags=["chunks"])
+PROJECT_CHUNKS = "/projects/{entity}/{project}/chunks"
 MAX_BATCH = 256  # chunks in one POST /chunks
 MAX_QUERY = 10_000  # digests in one "which do you lack?"
 BINARY_BODY = {
@@ -37,10 +38,10 @@ class DigestList(BaseModel):
     digests: list[str] = Field(max_length=MAX_QUERY)
 
 
-@router.post("/missing")
+@router.post("/chunks/missing")
 def missing(caller: Caller, store: StoreDep, body: DigestList) -> dict[str, list[str]]:
     """The digests the caller must upload: absent, or not readable by the caller."""
-    return {"missing": store.missing_chunks(caller, body.digests)}
+    return {"missing": store.chunks.missing_chunks(caller, body.digests)}
 
 
 def parse_batch(header: str) -> list[tuple[str, int]]:
@@ -59,24 +60,30 @@ def parse_batch(header: str) -> list[tuple[str, int]]:
 
 
 async def _upload(
-    request: Request, key: str | None, digest: str | None, batch: str = ""
+    request: Request,
+    key: str | None,
+    entity: str,
+    project: str,
+    digest: str | None,
+    batch: str = "",
 ) -> Response:
-    """Authenticate, then hand the streamed body to ``put_chunks`` on a worker thread: as
-    one chunk (``digest``), or cut into the chunks a ``batch`` header says it holds."""
+    """Authenticate, then hand the streamed body to ``put_chunks`` on a worker thread (which
+    checks the caller may write into ``entity/project`` before it stores a byte): as one
+    chunk (``digest``), or cut into the chunks a ``batch`` header says it holds."""
     store = get_store(request)
     body = BodyReader(request)
 
     def work() -> list[int]:
-        caller = store.authenticate(key)
+        caller = store.admin.authenticate(key)
         if digest is not None:
-            return store.put_chunks(caller, [(digest, body)])
+            return store.chunks.put_chunks(caller, entity, project, [(digest, body)])
         sizes = parse_batch(batch)
         length = request.headers.get("content-length")
         if length is not None and int(length) != sum(size for _, size in sizes):
             raise ArtfsError("the body's length is not the sum of the chunk sizes announced")
         frames = Frames(body)
         items = [(d, frames.take(size)) for d, size in sizes]
-        stored = store.put_chunks(caller, items)
+        stored = store.chunks.put_chunks(caller, entity, project, items)
         frames.end()
         return stored
 
@@ -89,21 +96,28 @@ async def _upload(
         return error_response(400, "error", "the client went away during the upload")
 
 
-@router.put("/{digest}", openapi_extra=BINARY_BODY)
-async def put_chunk(digest: str, request: Request, key: ApiKey) -> Response:
-    """Store one chunk; refused (and nothing kept) unless the bytes hash to ``digest``."""
-    return await _upload(request, key, digest)
+@router.put(PROJECT_CHUNKS + "/{digest}", openapi_extra=BINARY_BODY)
+async def put_chunk(
+    entity: str, project: str, digest: str, request: Request, key: ApiKey
+) -> Response:
+    """Store one chunk for a version of the project; refused (and nothing kept) unless the
+    caller may write there and the bytes hash to ``digest``."""
+    return await _upload(request, key, entity, project, digest)
 
 
-@router.post("", openapi_extra=BINARY_BODY)
+@router.post(PROJECT_CHUNKS, openapi_extra=BINARY_BODY)
 async def put_chunks(
-    request: Request, key: ApiKey, artfs_chunks: Annotated[str, Header()]
+    entity: str,
+    project: str,
+    request: Request,
+    key: ApiKey,
+    artfs_chunks: Annotated[str, Header()],
 ) -> Response:
     """Store several chunks sent back to back, of the sizes ``Artfs-Chunks`` announces."""
-    return await _upload(request, key, None, artfs_chunks)
+    return await _upload(request, key, entity, project, None, artfs_chunks)
 
 
-@router.get("/{digest}", response_class=StreamingResponse)
+@router.get("/chunks/{digest}", response_class=StreamingResponse)
 def get_chunk(
     caller: Caller,
     store: StoreDep,
@@ -111,19 +125,19 @@ def get_chunk(
     range: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A chunk's bytes, or one ``Range`` of them."""
-    size = store.chunk_size(caller, digest)
+    size = store.chunks.chunk_size(caller, digest)
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(size)}
     try:
         wanted = byte_range(range, size)
     except Unsatisfiable:
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
     if wanted is None:
-        blocks = store.read_chunk(caller, digest)
+        blocks = store.chunks.read_chunk(caller, digest)
         return StreamingResponse(blocks, media_type="application/octet-stream", headers=headers)
     offset, length = wanted
     headers["Content-Length"] = str(length)
     headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{size}"
-    blocks = store.read_chunk(caller, digest, offset, length)
+    blocks = store.chunks.read_chunk(caller, digest, offset, length)
     return StreamingResponse(
         blocks, status_code=206, media_type="application/octet-stream", headers=headers
     )

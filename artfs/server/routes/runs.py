@@ -37,7 +37,7 @@ def init_run(
 ) -> Json:
     """Start a run, or resume one by id."""
     options = body.model_dump(exclude={"run_id"})
-    return to_dict(store.init_run(caller, entity, project, body.run_id, **options))
+    return to_dict(store.runs.init_run(caller, entity, project, body.run_id, **options))
 
 
 @router.get("/projects/{entity}/{project}/runs")
@@ -51,7 +51,7 @@ def list_runs(
     """Runs of a project; every query parameter is a filter (group, job_type, sweep, state,
     name)."""
     filters = dict(request.query_params)
-    return [to_dict(r) for r in store.list_runs(caller, entity, project, filters)]
+    return [to_dict(r) for r in store.runs.list_runs(caller, entity, project, filters)]
 
 
 class UseBody(BaseModel):
@@ -67,7 +67,7 @@ def use_version(
     body: UseBody,
 ) -> Json:
     """Record that a run used a version."""
-    return to_dict(store.use_version(caller, run, parse_artifact_path(body.artifact)))
+    return to_dict(store.runs.use_version(caller, run, parse_artifact_path(body.artifact)))
 
 
 @router.get("/runs/{run:path}/versions")
@@ -78,12 +78,12 @@ def run_versions(
     relation: str,
 ) -> list[Json]:
     """The versions a run ``logged`` or ``used``."""
-    return [to_dict(v) for v in store.run_versions(caller, run, relation)]
+    return [to_dict(v) for v in store.runs.run_versions(caller, run, relation)]
 
 
 @router.get("/runs/{run:path}")
 def get_run(caller: Caller, store: StoreDep, run: str) -> Json:
-    return to_dict(store.get_run(caller, run))
+    return to_dict(store.runs.get_run(caller, run))
 
 
 @router.patch("/runs/{run:path}")
@@ -94,7 +94,7 @@ def update_run(
     changes: Annotated[Json, Body()],
 ) -> Json:
     """Merge summary and config, set name or state."""
-    return to_dict(store.update_run(caller, run, changes))
+    return to_dict(store.runs.update_run(caller, run, changes))
 
 
 class SweepBody(BaseModel):
@@ -105,7 +105,7 @@ class SweepBody(BaseModel):
 def create_sweep(
     caller: Caller, store: StoreDep, entity: str, project: str, body: SweepBody
 ) -> Json:
-    return to_dict(store.create_sweep(caller, entity, project, body.config))
+    return to_dict(store.sweeps.create_sweep(caller, entity, project, body.config))
 
 
 class TrialBody(BaseModel):
@@ -116,11 +116,11 @@ class TrialBody(BaseModel):
 @router.post("/sweeps/{sweep:path}/trials")
 def claim_trial(caller: Caller, store: StoreDep, sweep: str, body: TrialBody) -> Json | None:
     """Start the run of the sweep's next trial; null when every trial is taken."""
-    run = store.claim_trial(caller, sweep, body.job_type)
+    run = store.sweeps.claim_trial(caller, sweep, body.job_type)
     return None if run is None else to_dict(run)
 
 
 @router.get("/sweeps/{sweep:path}")
 def get_sweep(caller: Caller, store: StoreDep, sweep: str) -> Json:
     """A sweep by its path ``entity/project/sweep_id``."""
-    return to_dict(store.get_sweep(caller, sweep))
+    return to_dict(store.sweeps.get_sweep(caller, sweep))

@@ -42,7 +42,7 @@ def list_projects(
     entity: str | None = None,
 ) -> list[Json]:
     """The projects the caller can read (of one entity, if given)."""
-    return [to_dict(p) for p in store.list_projects(caller, entity)]
+    return [to_dict(p) for p in store.projects.list_projects(caller, entity)]
 
 
 @router.get("/projects/{entity}/{project}/artifacts")
@@ -53,7 +53,7 @@ def list_collections(
     project: str,
     type: str | None = None,
 ) -> list[Json]:
-    return [to_dict(c) for c in store.list_collections(caller, entity, project, type)]
+    return [to_dict(c) for c in store.versions.list_collections(caller, entity, project, type)]
 
 
 @router.get(ARTIFACT + "/versions")
@@ -66,7 +66,7 @@ def list_versions(
     include_deleted: bool = False,
 ) -> list[Json]:
     path = version_path(entity, project, artifact)
-    return [to_dict(v) for v in store.list_versions(caller, path, include_deleted)]
+    return [to_dict(v) for v in store.versions.list_versions(caller, path, include_deleted)]
 
 
 class ManifestBody(BaseModel):
@@ -97,7 +97,9 @@ def commit(
     body: CommitBody,
 ) -> Json:
     """Commit a new version (or find the latest one has the same content)."""
-    return _commit_with(store.commit, caller, version_path(entity, project, artifact), body)
+    return _commit_with(
+        store.versions.commit, caller, version_path(entity, project, artifact), body
+    )
 
 
 class UpsertBody(ManifestBody):
@@ -110,7 +112,9 @@ def upsert_version(
     caller: Caller, store: StoreDep, entity: str, project: str, artifact: str, body: UpsertBody
 ) -> Json:
     """Add entries to the pending version of ``distributed_id``; commit it if ``finish``."""
-    return _commit_with(store.upsert_version, caller, version_path(entity, project, artifact), body)
+    return _commit_with(
+        store.versions.upsert_version, caller, version_path(entity, project, artifact), body
+    )
 
 
 def _commit_with(
@@ -123,12 +127,12 @@ def _commit_with(
 
 @router.get(VERSION)
 def resolve(caller: Caller, store: StoreDep, path: VersionPath) -> Json:
-    return to_dict(store.resolve(caller, path))
+    return to_dict(store.versions.resolve(caller, path))
 
 
 @router.get(VERSION + "/manifest")
 def manifest(caller: Caller, store: StoreDep, path: VersionPath) -> Json:
-    info, found = store.manifest(caller, path)
+    info, found = store.versions.manifest(caller, path)
     return {"version": to_dict(info), "manifest": found.to_json()}
 
 
@@ -137,20 +141,20 @@ def update_version(
     caller: Caller, store: StoreDep, path: VersionPath, changes: Annotated[Json, Body()]
 ) -> Json:
     """Change description, metadata, aliases (the full list), tags or expires_at."""
-    return to_dict(store.update_version(caller, path, changes))
+    return to_dict(store.versions.update_version(caller, path, changes))
 
 
 @router.delete(VERSION)
 def delete_version(
     caller: Caller, store: StoreDep, path: VersionPath, delete_aliases: bool = False
 ) -> Json:
-    return to_dict(store.delete_version(caller, path, delete_aliases))
+    return to_dict(store.versions.delete_version(caller, path, delete_aliases))
 
 
 @router.get(VERSION + "/runs")
 def version_runs(caller: Caller, store: StoreDep, path: VersionPath, relation: str) -> list[Json]:
     """The run that logged the version (``logged_by``) or the runs that used it (``used_by``)."""
-    return [to_dict(r) for r in store.version_runs(caller, path, relation)]
+    return [to_dict(r) for r in store.runs.version_runs(caller, path, relation)]
 
 
 class GcBody(BaseModel):
@@ -160,4 +164,4 @@ class GcBody(BaseModel):
 @router.post("/gc")
 def gc(caller: Caller, store: StoreDep, body: GcBody) -> Json:
     """Expire versions and remove unused chunks (server admins)."""
-    return to_dict(store.gc(caller, body.grace))
+    return to_dict(store.collector.gc(caller, body.grace))
