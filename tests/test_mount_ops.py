@@ -42,7 +42,11 @@ def make_ops(client: Client, nursery: trio.Nursery | None = None) -> Operations:
     stats = MountStats()
     files = ChunkFiles(client.cache, client.backend, stats)
     files.nursery = nursery
-    return Operations(Namespace(client.backend, client.entity, TTL), Reader(files, stats), stats)
+    return Operations(
+        Namespace(client.backend, client.entity, TTL),
+        Reader(files, stats, client.references),
+        stats,
+    )
 
 
 def put(client: Client, root: Any, name: str, files: dict[str, bytes]) -> None:

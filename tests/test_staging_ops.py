@@ -48,7 +48,9 @@ def make_ops(
     files = ChunkFiles(client.cache, client.backend, stats)
     files.nursery = nursery
     namespace = StagingNamespace(client.backend, client.entity, TTL, staging)
-    return WritableOperations(namespace, Reader(files, stats), stats, Committer(client))
+    return WritableOperations(
+        namespace, Reader(files, stats, client.references), stats, Committer(client)
+    )
 
 
 def fields(**set_: bool) -> Any:

@@ -52,10 +52,10 @@ from .staged import (
     check_name,
     fail,
 )
+from .staging_format import FORMAT_VERSION, upgrade
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 DB_NAME = "staging.db"
 FILE_MODE = 0o644
 DIR_MODE = 0o755
@@ -221,7 +221,7 @@ class StagingArea:
         self.db = db = _connect(self.db_path)
         meta = dict(db.execute("SELECT key, value FROM meta"))
         if meta.get("format") != str(FORMAT_VERSION):
-            raise OSError(errno.EIO, f"{self.db_path}: unknown staging format {meta.get('format')}")
+            upgrade(db, meta.get("format"), str(self.db_path))
         try:
             self.type = meta["type"]
             self.base = int(meta["base"]) if meta["base"] else None

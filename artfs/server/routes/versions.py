@@ -102,7 +102,7 @@ def commit(
     )
 
 
-class UpsertBody(ManifestBody):
+class UpsertBody(CommitBody):
     distributed_id: str
     finish: bool = False
 
