@@ -143,6 +143,8 @@ def preview(backend: Backend, manifest: Manifest, entry: ManifestEntry) -> Previ
     if name.endswith(IMAGE_SUFFIXES):
         if entry.size > IMAGE_BYTES:
             return Preview("none", f"an image larger than {format_size(IMAGE_BYTES)}")
+        if image_type(head(backend, entry, 16)) is None:
+            return Preview("none", "named like an image, but not a PNG, JPEG, GIF or WebP image")
         return Preview("image")
     parse = entry.size <= PARSE_BYTES
     try:

@@ -82,14 +82,14 @@ async def form_fields(request: Request) -> dict[str, str]:
     where a request comes from in ``Sec-Fetch-Site``)."""
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         raise PermissionDenied("forms are accepted only from this site's pages")
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        raise ArtfsError("a form must be sent as application/x-www-form-urlencoded")
     body = bytearray()
     async for block in request.stream():
         body += block
         if len(body) > MAX_FORM_BYTES:
             raise ArtfsError(f"a form may hold at most {MAX_FORM_BYTES >> 10} KiB")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if body and kind != "application/x-www-form-urlencoded":
+        raise ArtfsError("a form must be sent as application/x-www-form-urlencoded")
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
     except (UnicodeDecodeError, ValueError):
