@@ -22,6 +22,7 @@ from .session import FormDep, Viewer, ViewerDep, check_csrf
 router = APIRouter()
 VERSION = "/projects/{entity}/{project}/artifacts/{artifact}/{alias}"
 MAX_KEY = 256
+MAX_VALUE = 64 << 10
 
 
 def version_page(
@@ -59,10 +60,14 @@ def version(
 def json_or_text(text: str) -> Any:
     """A metadata value typed in a form: JSON if it parses (``3``, ``true``, ``[1]``), else
     the text itself."""
+    if len(text) > MAX_VALUE:
+        raise InvalidName(f"a metadata value typed here is at most {MAX_VALUE} characters")
     try:
         return json.loads(text)
     except ValueError:
         return text
+    except RecursionError:
+        raise InvalidName("the metadata value is nested too deeply") from None
 
 
 def _key(form: Mapping[str, str]) -> str:
