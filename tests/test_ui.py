@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -31,7 +30,7 @@ from .uiutil import (
     start_browser,
     wait,
 )
-from .util import run_artfs
+from .util import run_artfs, write_tree
 
 pytestmark = pytest.mark.xdist_group("ui")
 
@@ -344,9 +343,11 @@ def test_a_wrong_key_is_refused_at_login(world, browser):
     assert browser.get_cookie(COOKIE) is None
 
 
-def test_artfs_ui_serves_the_embedded_store_without_login(tmp_path: Path):
+def test_artfs_ui_serves_the_embedded_store_without_login(embedded):
     """``artfs ui``: this machine only, no login, and still a token on every form."""
-    with serve_local_ui(tmp_path) as (url, env):
+    env = {**embedded.env, "ARTFS_ENTITY": "me"}
+    run_artfs("put", write_tree(embedded.tmp / "data", {"hello.txt": b"hi"}), "-n", "data", env=env)
+    with serve_local_ui(env) as url:
         version = f"{url}/projects/me/proj/artifacts/data/v0"
         answer = requests.get(version, timeout=30)
         assert answer.status_code == 200 and "hello.txt" in answer.text
@@ -363,7 +364,5 @@ def test_artfs_ui_serves_the_embedded_store_without_login(tmp_path: Path):
             timeout=30,
         )
         assert done.status_code == 303
-        assert (
-            "local"
-            in json.loads(run_artfs("show", "proj/data", "--json", env=env).stdout)["aliases"]
-        )
+    shown = json.loads(run_artfs("show", "data:local", "--json", env=env).stdout)
+    assert shown["number"] == 0

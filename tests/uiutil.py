@@ -24,6 +24,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from .conftest import _base_env as base_env
 from .serverutil import ServerProcess, free_port
 from .util import ARTFS, need, run_artfs, start_service, write_tree
 
@@ -132,15 +133,7 @@ class World:
         return f"{url}/{part}" if part else url
 
     def env(self, key: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ARTFS_")}
-        env.update(
-            self.server.user_env(key),
-            ARTFS_CACHE_DIR=str(self.tmp / "cache"),
-            ARTFS_STATE_DIR=str(self.tmp / "state"),
-            ARTFS_HOME=str(self.tmp / "home"),
-            XDG_CONFIG_HOME=str(self.tmp / "config"),
-        )
-        return env
+        return {**base_env(self.tmp), **self.server.user_env(key)}
 
     def show(self, name: str, key: str | None = None) -> dict[str, object]:
         """``artfs show --json`` as a user (alice by default) sees it."""
@@ -227,23 +220,13 @@ def csrf_of(html: str) -> str:
 
 
 @contextmanager
-def serve_local_ui(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """``artfs ui`` on an embedded store holding ``me/proj/data:v0``; yields its URL (without
-    the trailing slash) and the environment of its store."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTFS_")}
-    env.update(
-        ARTFS_HOME=str(tmp / "home"),
-        ARTFS_CACHE_DIR=str(tmp / "cache"),
-        ARTFS_STATE_DIR=str(tmp / "state"),
-        XDG_CONFIG_HOME=str(tmp / "config"),
-        ARTFS_ENTITY="me",
-    )
-    run_artfs("put", write_tree(tmp / "data", {"hello.txt": b"hi"}), "-n", "proj/data", env=env)
+def serve_local_ui(env: dict[str, str]) -> Iterator[str]:
+    """``artfs ui`` on the embedded store of ``env``; yields its URL (no trailing slash)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/ui"
     proc = start_service([ARTFS, "ui", "--port", str(port)], url + "/", env)
     try:
-        yield url, env
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=15)

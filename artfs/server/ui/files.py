@@ -14,11 +14,12 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from ...core.errors import ArtfsError, NotFound
 from ...core.manifest import ManifestEntry
-from ..routes.versions import version_path
+from ...core.names import ArtifactPath
+from ..routes.versions import VersionPath
 from .content import chunks, file_kind, head, stored_entry
 from .previews import IMAGE_BYTES, image_type, preview
 from .render import render
-from .session import ViewerDep
+from .session import Viewer, ViewerDep
 
 router = APIRouter()
 VERSION = "/projects/{entity}/{project}/artifacts/{artifact}/{alias}"
@@ -65,15 +66,9 @@ def entry_details(entry: ManifestEntry) -> dict[str, object]:
 
 @router.get(VERSION + "/files/{file_path:path}")
 def file_page(
-    request: Request,
-    viewer: ViewerDep,
-    entity: str,
-    project: str,
-    artifact: str,
-    alias: str,
-    file_path: str,
+    request: Request, viewer: ViewerDep, path: VersionPath, file_path: str
 ) -> HTMLResponse:
-    info, manifest = viewer.backend.manifest(version_path(entity, project, artifact, alias))
+    info, manifest = viewer.backend.manifest(path)
     entry = manifest.get(file_path)
     if entry is None:
         raise NotFound(f"no file {file_path!r} in {info.path}")
@@ -94,18 +89,15 @@ def attachment(path: str) -> str:
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+def _stored(viewer: Viewer, path: ArtifactPath, file_path: str) -> ManifestEntry:
+    _, manifest = viewer.backend.manifest(path)
+    return stored_entry(manifest, file_path)
+
+
 @router.get(VERSION + "/raw/{file_path:path}")
-def download(
-    viewer: ViewerDep,
-    entity: str,
-    project: str,
-    artifact: str,
-    alias: str,
-    file_path: str,
-) -> Response:
+def download(viewer: ViewerDep, path: VersionPath, file_path: str) -> Response:
     """The file as an attachment of no particular type, so a browser never renders it."""
-    _, manifest = viewer.backend.manifest(version_path(entity, project, artifact, alias))
-    entry = stored_entry(manifest, file_path)
+    entry = _stored(viewer, path, file_path)
     stream = chunks(viewer.backend, entry)
     first = next(stream, b"")  # a missing or corrupt first chunk is an error page, not a cut
     return StreamingResponse(
@@ -120,17 +112,9 @@ def download(
 
 
 @router.get(VERSION + "/image/{file_path:path}")
-def image(
-    viewer: ViewerDep,
-    entity: str,
-    project: str,
-    artifact: str,
-    alias: str,
-    file_path: str,
-) -> Response:
+def image(viewer: ViewerDep, path: VersionPath, file_path: str) -> Response:
     """An image for an ``<img>``: only PNG, JPEG, GIF or WebP, typed by its own bytes."""
-    _, manifest = viewer.backend.manifest(version_path(entity, project, artifact, alias))
-    entry = stored_entry(manifest, file_path)
+    entry = _stored(viewer, path, file_path)
     if entry.size > IMAGE_BYTES:
         raise ArtfsError(f"{file_path} is too large to show")
     data = head(viewer.backend, entry, entry.size)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from ...client.lineage import Graph, Node, lineage
 from ...core.names import ArtifactPath, parse_artifact_path
 from ...core.records import RunInfo, VersionInfo
-from ..routes.versions import version_path
+from ..routes.versions import VersionPath
 from .browse import run_path
 from .graph import layout
 from .render import Links, links, render
@@ -54,15 +54,9 @@ def _page(request: Request, viewer: Viewer, start: ArtifactPath | str, depth: in
 
 @router.get("/projects/{entity}/{project}/artifacts/{artifact}/{alias}/lineage")
 def version_lineage(
-    request: Request,
-    viewer: ViewerDep,
-    entity: str,
-    project: str,
-    artifact: str,
-    alias: str,
-    depth: Depth = 2,
+    request: Request, viewer: ViewerDep, path: VersionPath, depth: Depth = 2
 ) -> HTMLResponse:
-    return _page(request, viewer, version_path(entity, project, artifact, alias), depth)
+    return _page(request, viewer, path, depth)
 
 
 @router.get("/projects/{entity}/{project}/runs/{run_id}/lineage")

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from ...client.backend import Backend
 from ...core.errors import ArtfsError, InvalidName, Unauthenticated
 from ...core.names import LATEST, ArtifactPath, check_settable_alias
-from ..routes.versions import version_path
+from ..routes.versions import VersionPath
 from .files import MAX_TREE_FILES, entry_details, file_tree
 from .render import links, render
 from .session import FormDep, Viewer, ViewerDep, check_csrf
@@ -51,10 +51,8 @@ def version_page(
 
 
 @router.get(VERSION)
-def version(
-    request: Request, viewer: ViewerDep, entity: str, project: str, artifact: str, alias: str
-) -> HTMLResponse:
-    return version_page(request, viewer, version_path(entity, project, artifact, alias))
+def version(request: Request, viewer: ViewerDep, path: VersionPath) -> HTMLResponse:
+    return version_page(request, viewer, path)
 
 
 def json_or_text(text: str) -> Any:
@@ -99,18 +97,9 @@ def changes_from(backend: Backend, path: ArtifactPath, form: Mapping[str, str]) 
 
 
 @router.post(VERSION + "/edit")
-def edit(
-    request: Request,
-    viewer: ViewerDep,
-    form: FormDep,
-    entity: str,
-    project: str,
-    artifact: str,
-    alias: str,
-) -> Response:
+def edit(request: Request, viewer: ViewerDep, form: FormDep, path: VersionPath) -> Response:
     """Apply one edit, then show the version again (with the store's refusal, if any)."""
     check_csrf(viewer, form)
-    path = version_path(entity, project, artifact, alias)
     try:
         info = viewer.backend.update_version(path, changes_from(viewer.backend, path, form))
     except Unauthenticated:
