@@ -92,6 +92,10 @@ def test_log_in_and_open_a_version(world, browser):
     cells = texts(browser, "#preview td")
     assert cells == ["Oslo", "3", "Rome", "18"]
     browser.back()
+    click(browser, browser.find_element(By.LINK_TEXT, "all.partitioned-table.json"))
+    assert texts(browser, "#preview th") == ["city", "temp"]
+    assert texts(browser, "#preview td") == ["Lima", "19", "Pune", "31", "Riga", "7"]
+    browser.back()
     click(browser, browser.find_element(By.LINK_TEXT, "pixel.png"))
     image = wait(browser, "#preview img")
     assert browser.execute_script("return arguments[0].naturalWidth", image) == 8

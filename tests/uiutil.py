@@ -52,6 +52,9 @@ with artfs.init(**where, name="ingest", job_type="ingest") as ingest:
                          metadata={xss["key"]: xss["value"], "rows": 2})
     raw.add_dir(root)
     raw.add(artfs.Table(["city", "temp"], [["Oslo", 3], ["Rome", 18]]), "weather")
+    for part, rows in enumerate(([["Lima", 19]], [["Pune", 31], ["Riga", 7]])):
+        raw.add(artfs.Table(["city", "temp"], rows), f"parts/part-{part}")
+    raw.add(artfs.PartitionedTable("parts"), "all")
     ingest.log_artifact(raw)
     vocab = artfs.Artifact("vocab", type="dataset")
     with vocab.new_file("words.txt") as f:

@@ -22,6 +22,7 @@ TEXT_BYTES = 64 << 10  # text and CSV previews show at most this much
 PARSE_BYTES = 4 << 20  # JSON and table files are parsed whole only up to this size
 IMAGE_BYTES = 16 << 20
 MAX_ROWS = 50
+MAX_PARTS = 20  # parts of a PartitionedTable read for its preview
 MAX_CELL = 200
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 _MAGIC = (
@@ -93,7 +94,7 @@ def _table(backend: Backend, manifest: Manifest, entry: ManifestEntry) -> Previe
     parts = [manifest.entries[p] for p in table.select_parts(manifest.entries)]
     columns: list[str] = []
     out: list[list[str]] = []
-    for part in parts:
+    for part in parts[:MAX_PARTS]:
         if len(out) >= MAX_ROWS or part.size > PARSE_BYTES:
             break
         piece = Table.from_json(_parsed(backend, part))
