@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv)
 extras="mount,server"
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(postgresql psmisc attr curl rsync graphviz)
+  packages+=(postgresql psmisc attr curl rsync graphviz chromium chromium-driver)
   extras="test"
 fi
 

@@ -200,6 +200,13 @@ def test_tls(tmp_path, tls_pair):
         run_artfs("put", src, "-n", "proj/model", env=env)
         run_artfs("get", "proj/model", "--root", tmp_path / "out", env=env)
         assert (tmp_path / "out" / "model.bin").read_bytes() == (src / "model.bin").read_bytes()
+        login = requests.post(
+            server.url + "/ui/login",
+            data={"api_key": server.admin_key},
+            verify=str(tls_pair[0]),
+            allow_redirects=False,
+        )
+        assert login.status_code == 303 and "; secure" in login.headers["set-cookie"].lower()
         untrusted = {k: v for k, v in env.items() if k != "REQUESTS_CA_BUNDLE"}
         refused = run_artfs("whoami", env=untrusted, check=False)
         assert refused.returncode == 1 and "TLS" in refused.stderr

@@ -10,7 +10,7 @@ import click
 from .. import __version__
 from ..client.client import Client
 from ..core.errors import ArtfsError
-from . import admin, cache, data, mount, server, staging
+from . import admin, cache, data, mount, server, staging, ui
 from .output import fail
 
 
@@ -27,7 +27,7 @@ def cli(ctx: click.Context) -> None:
 for command in (data.put, data.get, data.ls, data.show, data.alias, data.rm, data.gc, data.lineage):
     cli.add_command(command)
 cli.add_command(cache.cache_group)
-for command in (server.server, admin.login, admin.whoami, admin.admin):
+for command in (server.server, ui.ui, admin.login, admin.whoami, admin.admin):
     cli.add_command(command)
 for command in (mount.mount, mount.umount, mount.warm, staging.commit, staging.status):
     cli.add_command(command)

@@ -15,6 +15,7 @@ class Node:
     key: str  # "artifact:<entity/project/name:vN>" or "run:<entity/project/id>"
     kind: str  # "artifact" | "run"
     label: str
+    record: VersionInfo | RunInfo | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -47,24 +48,26 @@ class Graph:
 
 
 def _version_node(info: VersionInfo) -> Node:
-    return Node(f"artifact:{info.path}", "artifact", f"{info.path} ({info.type})")
+    return Node(f"artifact:{info.path}", "artifact", f"{info.path} ({info.type})", info)
 
 
 def _run_node(info: RunInfo) -> Node:
     job = f", {info.job_type}" if info.job_type else ""
-    return Node(f"run:{info.path}", "run", f"run {info.path} ({info.name}{job})")
+    return Node(f"run:{info.path}", "run", f"run {info.path} ({info.name}{job})", info)
 
 
-def lineage(backend: Backend, start: ArtifactPath, depth: int = 3) -> Graph:
-    """Breadth-first over logged/used edges, up to ``depth`` hops from ``start``.
+def lineage(backend: Backend, start: ArtifactPath | str, depth: int = 3) -> Graph:
+    """Breadth-first over logged/used edges, up to ``depth`` hops from ``start`` (a version,
+    or a run given as ``entity/project/id``).
 
     Edges point the way data flows: run -> version it logged, version -> run that used it.
     """
     graph = Graph()
-    first = backend.resolve(start)
-    graph.nodes[_version_node(first).key] = _version_node(first)
+    first = backend.resolve(start) if isinstance(start, ArtifactPath) else backend.get_run(start)
+    start_node = _version_node(first) if isinstance(first, VersionInfo) else _run_node(first)
+    graph.nodes[start_node.key] = start_node
     queue: deque[tuple[VersionInfo | RunInfo, int]] = deque([(first, 0)])
-    seen = {_version_node(first).key}
+    seen = {start_node.key}
 
     def visit(item: VersionInfo | RunInfo, node: Node, distance: int) -> None:
         if node.key not in seen:

@@ -4,13 +4,13 @@ in-process, ``Api.sweep(path)`` reads the runs back and picks the best."""
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import ArtfsError
 from ..core.names import parse_project_path
-from ..core.records import SweepInfo
+from ..core.records import RunInfo, SweepInfo
+from ..core.sweeps import rank_runs, sweep_metric
 from .client import Client
 from .run import Run, current_trial
 
@@ -81,25 +81,20 @@ class Sweep:
     config = property(lambda self: self._info.config)
     path = property(lambda self: self._info.path)
 
-    @property
-    def runs(self) -> list[Run]:
-        infos = self._client.backend.list_runs(
+    def _run_infos(self) -> list[RunInfo]:
+        return self._client.backend.list_runs(
             self._info.entity, self._info.project, {"sweep": self._info.id}
         )
-        return [Run(self._client, i) for i in infos]
+
+    @property
+    def runs(self) -> list[Run]:
+        return [Run(self._client, i) for i in self._run_infos()]
 
     def best_run(self, metric: str | None = None, goal: str | None = None) -> Run | None:
         """The finished run with the best summary value of ``metric`` (default: the sweep's)."""
-        spec = self._info.config.get("metric") or {}
-        metric = metric or spec.get("name")
+        spec_metric, spec_goal = sweep_metric(self._info.config)
+        metric = metric or spec_metric
         if not metric:
             raise ArtfsError("name a metric: the sweep config has none")
-        sign = -1 if (goal or spec.get("goal", "maximize")) == "minimize" else 1
-        scored = [
-            (sign * r.summary[metric], r)
-            for r in self.runs
-            if r.state == "finished"
-            and isinstance(r.summary.get(metric), (int, float))
-            and not math.isnan(r.summary[metric])
-        ]
-        return max(scored, key=lambda pair: pair[0])[1] if scored else None
+        ranked = rank_runs(self._run_infos(), metric, goal or spec_goal)
+        return Run(self._client, ranked[0]) if ranked else None

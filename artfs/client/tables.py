@@ -3,7 +3,7 @@ inside an artifact, readable without artfs (``<name>.table.json``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ArtfsError
@@ -61,11 +61,11 @@ class PartitionedTable:
     def parts(self) -> list[str]:
         if self._artifact is None:
             raise ArtfsError("a PartitionedTable is read from an artifact: use artifact.get()")
-        return sorted(
-            e.path
-            for e in self._artifact.files()
-            if is_under(e.path, self.parts_path) and e.path.endswith(Table.SUFFIX)
-        )
+        return self.select_parts(e.path for e in self._artifact.files())
+
+    def select_parts(self, paths: Iterable[str]) -> list[str]:
+        """The paths of this table's parts among an artifact's file paths, in order."""
+        return sorted(p for p in paths if is_under(p, self.parts_path) and p.endswith(Table.SUFFIX))
 
     def iterrows(self) -> Iterator[tuple[int, list[Any]]]:
         index = 0

@@ -13,10 +13,13 @@ trial is drawn from a generator seeded by the sweep id and ``k``, so every agent
 from __future__ import annotations
 
 import itertools
+import math
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from .errors import InvalidName
+from .records import RunInfo
 
 METHODS = ("grid", "random")
 GOALS = ("maximize", "minimize")
@@ -81,3 +84,23 @@ def trial_params(config: dict[str, Any], sweep_id: str, index: int) -> dict[str,
         else:
             out[name] = rng.uniform(float(spec["min"]), float(spec["max"]))
     return out
+
+
+def sweep_metric(config: dict[str, Any]) -> tuple[str | None, str]:
+    """The metric a sweep optimizes (None if it names none) and its goal."""
+    spec = config.get("metric") or {}
+    return spec.get("name"), spec.get("goal", "maximize")
+
+
+def rank_runs(runs: Sequence[RunInfo], metric: str, goal: str = "maximize") -> list[RunInfo]:
+    """The finished runs with a numeric summary value of ``metric``, best first (ties keep
+    their order)."""
+    sign = -1 if goal == "minimize" else 1
+    scored = [
+        r
+        for r in runs
+        if r.state == "finished"
+        and isinstance(r.summary.get(metric), (int, float))
+        and not math.isnan(r.summary[metric])
+    ]
+    return sorted(scored, key=lambda r: sign * r.summary[metric], reverse=True)

@@ -11,6 +11,7 @@ from .. import __version__
 from ..store.service import Store
 from .responses import JSONResponse, install_error_handlers
 from .routes import admin, chunks, runs, versions
+from .ui import create_ui, mount_ui
 
 
 def create_app(store: Store) -> FastAPI:
@@ -36,4 +37,5 @@ def create_app(store: Store) -> FastAPI:
 
     for module in (chunks, versions, runs, admin):
         app.include_router(module.router)
+    mount_ui(app, create_ui(store))
     return app
