@@ -36,7 +36,7 @@ def login(request: Request, form: FormDep) -> Response:
     try:
         if not key or len(key) > MAX_COOKIE:
             raise Unauthenticated("enter an API key (artfs_<id>_<secret>)")
-        settings(request).store.authenticate(key)
+        settings(request).store.admin.authenticate(key)
     except Unauthenticated as exc:
         return render(request, "login.html", status=401, next=next_url, error=str(exc))
     response = RedirectResponse(next_url, 303)

@@ -68,7 +68,7 @@ def viewer(request: Request) -> Viewer:
         found = Viewer(LocalBackend(ui.store, ui.local_user), ui.local_user, ui.local_session, True)
     else:
         key = request.cookies.get(COOKIE) or None
-        principal = ui.store.authenticate(key[:MAX_COOKIE] if key else None)
+        principal = ui.store.admin.authenticate(key[:MAX_COOKIE] if key else None)
         found = Viewer(LocalBackend(ui.store, principal), principal, key, False)
     request.state.viewer = found
     return found
