@@ -6,8 +6,10 @@ from __future__ import annotations
 import functools
 import io
 import os
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from ..core.config import Config, load_config
@@ -32,6 +34,7 @@ class Client:
         self.backend = backend or connect(self.config)
         self.cache = ChunkCache(self.config.cache_dir)
         self.hash_cache = HashCache(self.config.cache_dir / HASH_CACHE_FILE)
+        weakref.finalize(self, _release, self.backend, self.hash_cache)  # if never closed
 
     @property
     def entity(self) -> str:
@@ -151,7 +154,25 @@ class Client:
         return out.getvalue()
 
     def close(self) -> None:
-        self.backend.close()
+        """Close the backend's connections and the hash cache's; used again, the client
+        opens new ones (an artifact read after its run finished)."""
+        _release(self.backend, self.hash_cache)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _release(backend: Backend, hash_cache: HashCache) -> None:
+    backend.close()
+    hash_cache.close()
 
 
 def _entries_under(
