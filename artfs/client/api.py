@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import TracebackType
+import contextlib
 from typing import Any
 
 from ..core.config import load_config
@@ -15,7 +15,7 @@ from .run import Run
 from .sweeps import Sweep
 
 
-class Api:
+class Api(contextlib.AbstractContextManager["Api"]):
     """Reads and edits outside a run. An Api owns the client it makes (``close`` or ``with``
     closes it); a client passed in stays its caller's to close."""
 
@@ -32,15 +32,7 @@ class Api:
         if self._owns_client:
             self.client.close()
 
-    def __enter__(self) -> Api:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def artifact(self, name: str, type: str | None = None) -> Artifact:

@@ -3,13 +3,13 @@ Python API, the CLI and the mount share, and the put/get workflows built on it."
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from ..core.config import Config, load_config
@@ -28,7 +28,7 @@ from .transfer import TransferStats, fetch_chunks, hash_sources, materialize, se
 HASH_CACHE_FILE = "hashes.db"
 
 
-class Client:
+class Client(contextlib.AbstractContextManager["Client"]):
     def __init__(self, config: Config | None = None, backend: Backend | None = None):
         self.config = config or load_config()
         self.backend = backend or connect(self.config)
@@ -158,15 +158,7 @@ class Client:
         opens new ones (an artifact read after its run finished)."""
         _release(self.backend, self.hash_cache)
 
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
