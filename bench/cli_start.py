@@ -64,6 +64,7 @@ def main() -> None:
     envs = []
     for i, source in enumerate(sources):
         env = {**isolated_env(work / str(i)), "PYTHONPATH": str(source.resolve())}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: byte-code files written once
         timed([sys.executable, "-m", "artfs.cli.main", "put", data, "-n", "proj/data"], env)
         envs.append(env)
     python = [sys.executable]
