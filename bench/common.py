@@ -17,6 +17,7 @@ from pathlib import Path
 class Timing:
     seconds: float
     peak_rss_mib: float
+    cpu_seconds: float = 0.0  # user + system: less disturbed than wall time by a busy machine
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Timing:
@@ -33,7 +34,7 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = 
             f"{' '.join(map(str, cmd))} failed ({code}): {proc.stderr.read().decode()}"
         )
     proc.stderr.close()
-    return Timing(elapsed, usage.ru_maxrss / 1024)
+    return Timing(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def best_of(n: int, make: callable, cleanup: callable | None = None) -> Timing:  # type: ignore[valid-type]

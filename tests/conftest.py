@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from artfs.client.client import Client
+from artfs.client.run import active
 from artfs.core.config import load_config
 
 from .serverutil import ServerProcess, free_port, start_server
@@ -99,13 +100,16 @@ def embedded(tmp_path: Path) -> StoreEnv:
 
 
 @pytest.fixture
-def api_env(store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch) -> StoreEnv:
-    """``store_env`` with its variables also set in this process, for the Python API."""
+def api_env(store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreEnv]:
+    """``store_env`` with its variables also set in this process, for the Python API; runs a
+    test left active are forgotten, so the next test's ``artfs.init`` starts afresh."""
     for key in [k for k in os.environ if k.startswith("ARTFS_")]:
         monkeypatch.delenv(key)
     for key, value in store_env.env.items():
         monkeypatch.setenv(key, value)
-    return store_env
+    yield store_env
+    for run in list(active.running):
+        active.end(run)
 
 
 @pytest.fixture

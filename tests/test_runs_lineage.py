@@ -62,7 +62,7 @@ def test_distributed_writers_build_one_version(api_env):
 def test_distributed_same_path_other_content_is_refused(api_env):
     with (
         artfs.init(project="proj", group="g2") as first,
-        artfs.init(project="proj", group="g2") as second,
+        artfs.init(project="proj", group="g2", reinit="create_new") as second,
     ):
         a = artfs.Artifact("clash", type="dataset")
         with a.new_file("x.txt") as f:

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..client.client import Client
-from ..core.config import load_config, read_config_file, write_config_file
+from ..core.config import config_file_path, load_config
 from ..core.errors import ArtfsError
 from ..core.names import parse_project_path
 from ..core.records import KeyInfo
@@ -36,27 +35,19 @@ def _key_lines(key: KeyInfo) -> None:
 @click.option("--key", help="API key (default: $ARTFS_API_KEY, else asked for).")
 def login(url: str, key: str | None) -> None:
     """Check an API key against the server at URL and save both in the config file."""
-    if not url.startswith(("http://", "https://")):
-        raise ArtfsError(f"invalid server URL {url!r}: expected http(s)://host[:port]")
-    from ..client.http import HttpBackend
+    from ..client.login import save_login
 
     key = key or os.environ.get("ARTFS_API_KEY") or click.prompt("API key", hide_input=True)
-    backend = HttpBackend(url, key.strip())
-    try:
-        me = backend.whoami()
-    finally:
-        backend.close()
-    path = load_config().config_file
-    values = read_config_file(path)
-    values.update(url=backend.url, api_key=key.strip())
-    write_config_file(path, values)
-    click.echo(f"logged in to {backend.url} as {me['user']} (saved in {path})")
+    user = save_login(url, key, verify=True)
+    click.echo(f"logged in to {url.rstrip('/')} as {user} (saved in {config_file_path()})")
 
 
 @click.command()
 @click.pass_context
 def whoami(ctx: click.Context) -> None:
     """Show who the configured store takes you for."""
+    from ..client.client import Client
+
     client = ctx.find_object(Client) or ctx.ensure_object(Client)
     me = client.backend.whoami()
     where = me.get("url") or f"the embedded store in {client.config.home}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..client.cache import ChunkCache
 from ..core.config import load_config
 from ..core.sizes import parse_size
 from .output import size
@@ -18,6 +17,8 @@ def cache_group() -> None:
 @cache_group.command("info")
 def cache_info() -> None:
     """Where the cache is and what it holds."""
+    from ..client.cache import ChunkCache
+
     info = ChunkCache(load_config().cache_dir).info()
     click.echo(f"path:   {info.path}")
     click.echo(f"chunks: {info.chunks}")
@@ -28,5 +29,7 @@ def cache_info() -> None:
 @click.argument("target")
 def cache_cleanup(target: str) -> None:
     """Evict least-recently-used chunks until the cache holds at most TARGET (e.g. 1GB, 0)."""
+    from ..client.cache import ChunkCache
+
     removed, freed = ChunkCache(load_config().cache_dir).cleanup(parse_size(target))
     click.echo(f"removed {removed} chunks ({size(freed)})")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..client.artifact import Artifact
-from ..client.client import Client
-from ..client.lineage import lineage as lineage_graph
 from ..core.errors import ArtfsError, InvalidName
 from ..core.names import LATEST, check_settable_alias, parse_project_path
 from ..core.records import VersionInfo, to_dict
 from .output import parse_duration, size, table, when
+
+if TYPE_CHECKING:
+    from ..client.client import Client
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -24,6 +25,8 @@ def _echo_json(**fields: object) -> None:
 
 
 def _client(ctx: click.Context) -> Client:
+    from ..client.client import Client
+
     return ctx.find_object(Client) or ctx.ensure_object(Client)
 
 
@@ -71,6 +74,8 @@ def put(
     as_json: bool,
 ) -> None:
     """Log a file or directory as the next version of an artifact."""
+    from ..client.artifact import Artifact
+
     client = _client(ctx)
     path = client.path(name or local.resolve().name)
     art = Artifact(path.artifact, type_, description, _metadata(meta_pairs, meta_json))
@@ -110,6 +115,8 @@ def get(
     ctx: click.Context, name: str, root: Path | None, path_prefix: str | None, as_json: bool
 ) -> None:
     """Materialize a version's files under --root (default ./artifacts/NAME:vN)."""
+    from ..client.artifact import Artifact
+
     client = _client(ctx)
     info, manifest = client.backend.manifest(client.path(name))
     art = Artifact._logged(client, info, manifest)
@@ -304,6 +311,8 @@ def rm(ctx: click.Context, name: str, delete_aliases: bool, unaliased: bool) -> 
 @click.pass_context
 def lineage(ctx: click.Context, name: str, depth: int, fmt: str) -> None:
     """Draw the runs and versions around NAME: who logged it, who used it, and onwards."""
+    from ..client.lineage import lineage as lineage_graph
+
     client = _client(ctx)
     graph = lineage_graph(client.backend, client.path(name), depth)
     click.echo(graph.to_dot() if fmt == "dot" else graph.to_text() or f"{name}: no runs recorded")

@@ -8,7 +8,6 @@ import sys
 import click
 
 from .. import __version__
-from ..client.client import Client
 from ..core.errors import ArtfsError
 from . import admin, cache, data, mount, server, staging, ui
 from .output import fail
@@ -20,6 +19,8 @@ from .output import fail
 def cli(ctx: click.Context) -> None:
     """artfs: versioned, deduplicated artifacts, also as files through a mount."""
     if ctx.invoked_subcommand in CLIENT_COMMANDS:
+        from ..client.client import Client
+
         ctx.obj = Client()
         ctx.call_on_close(ctx.obj.close)
 

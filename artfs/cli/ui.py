@@ -6,7 +6,6 @@ import socket
 
 import click
 
-from ..client.local import LocalBackend
 from ..core.config import load_config
 
 
@@ -38,6 +37,8 @@ def ui(port: int) -> None:
         raise click.ClickException(
             f"artfs ui needs the 'server' extra (pip install 'artfs[server]'): {exc}"
         ) from None
+    from ..client.local import LocalBackend
+
     backend = LocalBackend.from_config(config)
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     mount_ui(app, create_ui(backend.store, backend.caller))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from ..core.config import load_config
@@ -14,14 +15,25 @@ from .run import Run
 from .sweeps import Sweep
 
 
-class Api:
+class Api(contextlib.AbstractContextManager["Api"]):
+    """Reads and edits outside a run. An Api owns the client it makes (``close`` or ``with``
+    closes it); a client passed in stays its caller's to close."""
+
     def __init__(self, overrides: dict[str, Any] | None = None, *, client: Client | None = None):
+        self._owns_client = client is None
         if client is None:
             keys = ("entity", "project", "url", "api_key")
             client = Client(
                 load_config(**{k: v for k, v in (overrides or {}).items() if k in keys})
             )
         self.client = client
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def artifact(self, name: str, type: str | None = None) -> Artifact:
         """A logged version by ``[entity/]project/name[:alias|vN]`` (``latest`` by default)."""

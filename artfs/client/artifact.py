@@ -11,13 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..core.config import load_config
+from ..core.config import default_project, load_config
 from ..core.errors import ArtfsError, InvalidPath, NotFound
 from ..core.manifest import Manifest, ManifestEntry
-from ..core.names import check_identifier
+from ..core.names import ArtifactPath, check_identifier, parse_project_path
 from ..core.paths import check_path, local_target
 from ..core.records import VersionInfo
 from .client import HASH_CACHE_FILE, Client
+from .entries import ArtifactEntry
 from .hashcache import HashCache
 from .references import reference_entries, remember_root
 from .tables import MEDIA, PartitionedTable, Table
@@ -50,7 +51,7 @@ class Artifact:
         self._manifest: Manifest | None = None
         self._client: Client | None = None
         self._base: int | None = None
-        self._project: str | None = None
+        self._origin: ArtifactPath | None = None  # the version this is, or its draft came from
         self.ttl: timedelta | None = None
         self.last_transfer: TransferStats | None = None
 
@@ -67,7 +68,7 @@ class Artifact:
         self.description, self.metadata = info.description, dict(info.metadata)
         self.aliases, self.tags = list(info.aliases), list(info.tags)
         self._sources, self._entries = {}, {}
-        self._project = info.project
+        self._origin = info.path
         self.ttl = timedelta(seconds=info.expires_at - info.created_at) if info.expires_at else None
 
     # -- identity -------------------------------------------------------------------------
@@ -232,20 +233,31 @@ class Artifact:
     def _draft_manifest(self) -> Manifest:
         """What the draft would log, hashed the way ``put`` hashes (the hash cache, the
         configured chunk size), so asking a draft's digest twice reads its files once."""
-        config = self._client.config if self._client else load_config()
-        hashes = (
-            self._client.hash_cache
-            if self._client
-            else HashCache(config.cache_dir / HASH_CACHE_FILE)
-        )
-        manifest = Manifest(self._entries.values())
-        for entry in hash_sources(
-            self._sources, hashes, config.chunk_size, TransferStats()
-        ).values():
-            manifest.add(entry)
+        with contextlib.ExitStack() as stack:
+            if self._client is not None:
+                config, hashes = self._client.config, self._client.hash_cache
+            else:
+                config = load_config()
+                hashes = stack.enter_context(
+                    contextlib.closing(HashCache(config.cache_dir / HASH_CACHE_FILE))
+                )
+            manifest = Manifest(self._entries.values())
+            for entry in hash_sources(
+                self._sources, hashes, config.chunk_size, TransferStats()
+            ).values():
+                manifest.add(entry)
         return manifest
 
     # -- logging --------------------------------------------------------------------------
+
+    def _target(self, client: Client, project: str | None) -> ArtifactPath:
+        """Where logging puts the draft: ``[entity/]project`` when given (a run gives its
+        own), else the collection the draft came from, else the configured project or W&B's
+        ``uncategorized``; the entity defaults to the draft's origin, else the client's."""
+        origin = self._origin
+        where = project or (origin.project if origin else default_project(client.config))
+        entity, project = parse_project_path(where, origin.entity if origin else client.entity)
+        return ArtifactPath(entity, project, self._name)
 
     def _log(
         self,
@@ -257,7 +269,8 @@ class Artifact:
         progress: bool | None = None,
     ) -> Artifact:
         self._draft_only()
-        path = client.path(f"{project}/{self._name}" if project else self._name)
+        path = self._target(client, project)
+        same_collection = self._origin is not None and self._origin.collection == path.collection
         result, stats = client.put(
             path,
             self.type,
@@ -269,7 +282,7 @@ class Artifact:
             aliases=[*self.aliases, *(aliases or [])],
             tags=[*self.tags, *(tags or [])],
             run=run.path if run else None,
-            base=self._base,
+            base=self._base if same_collection else None,
             ttl=self.ttl.total_seconds() if self.ttl else None,
         )
         self.last_transfer = stats
@@ -291,7 +304,7 @@ class Artifact:
     ) -> Artifact:
         self._draft_only()
         result, self.last_transfer = client.put(
-            client.path(f"{run.project}/{self._name}"),
+            self._target(client, run.project_path),
             self.type,
             self._sources,
             self._entries.values(),
@@ -308,9 +321,22 @@ class Artifact:
         return self
 
     def save(self, project: str | None = None, *, client: Client | None = None) -> Artifact:
-        """Log a draft (without a run), or send edits of a logged version's fields."""
+        """Log a draft, or send edits of a logged version's fields.
+
+        As in W&B, the current run (``artfs.run``) logs a draft if there is one and neither
+        ``project`` nor ``client`` is given; otherwise the draft is logged without a run (see
+        ``_target`` for where). A client made here is closed once the draft is logged.
+        """
         if self._info is None:
-            return self._log(client or self._client or Client(), project)
+            from .run import active
+
+            if active.current is not None and project is None and client is None:
+                return active.current.log_artifact(self)
+            given = client or self._client
+            if given is not None:
+                return self._log(given, project)
+            with Client() as own:
+                return self._log(own, project)
         info = self._require_client().backend.update_version(
             self._info.path,
             {
@@ -341,7 +367,7 @@ class Artifact:
         draft._entries = {e.path: e for e in self.manifest()}
         draft._base = self._logged_info().number
         draft._client = self._client
-        draft._project = self._info.project if self._info else None
+        draft._origin = self._origin
         return draft
 
     def delete(self, delete_aliases: bool = False) -> None:
@@ -362,11 +388,24 @@ class Artifact:
     def files(self) -> list[ManifestEntry]:
         return list(self.manifest())
 
-    def get_entry(self, name: str) -> ManifestEntry:
+    def get_entry(self, name: str) -> ArtifactEntry:
+        """One file's entry (W&B's ``ArtifactManifestEntry``): fields and ``download``."""
         entry = self.manifest().get(name)
         if entry is None:
             raise NotFound(f"{self.name} has no file {name!r}")
-        return entry
+        return ArtifactEntry(self, entry)
+
+    get_path = get_entry  # W&B's older name, still in use
+
+    def file(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Download the artifact's one file under ``root``; returns the file's path."""
+        entries = list(self.manifest().files())
+        if len(entries) != 1:
+            raise ArtfsError(
+                f"{self.name} has {len(entries)} files: file() is for single-file artifacts, "
+                "use download()"
+            )
+        return ArtifactEntry(self, entries[0]).download(root)
 
     def default_root(self) -> Path:
         return Path("artifacts") / f"{self._name}:{self.version}"

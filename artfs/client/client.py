@@ -3,8 +3,10 @@ Python API, the CLI and the mount share, and the put/get workflows built on it."
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,13 +27,14 @@ from .transfer import TransferStats, fetch_chunks, hash_sources, materialize, se
 HASH_CACHE_FILE = "hashes.db"
 
 
-class Client:
+class Client(contextlib.AbstractContextManager["Client"]):
     def __init__(self, config: Config | None = None, backend: Backend | None = None):
         self.config = config or load_config()
         self.backend = backend or connect(self.config)
         self.cache = ChunkCache(self.config.cache_dir)
         self.hash_cache = HashCache(self.config.cache_dir / HASH_CACHE_FILE)
         self.references = ReferenceReader.for_config(self.config)
+        weakref.finalize(self, _release, self.backend, self.hash_cache)  # if never closed
 
     @property
     def entity(self) -> str:
@@ -152,7 +155,17 @@ class Client:
         return out.getvalue()
 
     def close(self) -> None:
-        self.backend.close()
+        """Close the backend's connections and the hash cache's; used again, the client
+        opens new ones (an artifact read after its run finished)."""
+        _release(self.backend, self.hash_cache)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _release(backend: Backend, hash_cache: HashCache) -> None:
+    backend.close()
+    hash_cache.close()
 
 
 def _entries_under(

@@ -13,6 +13,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,22 +34,48 @@ def _key(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, max(st.st_mtime_ns, st.st_ctime_ns)
 
 
+class _Handle:
+    """One thread's connection, which ``HashCache.close`` may close from another thread."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn: sqlite3.Connection | None = conn
+
+
 class HashCache:
+    """Each thread gets its own connection; ``close`` closes them all (a thread that uses
+    the cache again opens a new one)."""
+
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
+        self._lock = threading.Lock()
         self.path = path
         with self._conn() as conn:
             conn.execute(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        handle: _Handle | None = getattr(self._local, "handle", None)
+        conn = handle.conn if handle is not None else None
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn = sqlite3.connect(
+                self.path, timeout=60, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
+            self._local.handle = handle = _Handle(conn)
+            with self._lock:
+                self._handles.add(handle)
         return conn
+
+    def close(self) -> None:
+        """Close every thread's connection (a thread that ended took its own along)."""
+        with self._lock:
+            handles = list(self._handles)
+        for handle in handles:
+            conn, handle.conn = handle.conn, None
+            if conn is not None:
+                conn.close()
 
     def lookup_many(
         self, stats: Sequence[os.stat_result], chunk_size: int

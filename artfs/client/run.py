@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator, MutableMapping
-from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from ..core.errors import ArtfsError
+from ..core.names import parse_artifact_path
 from ..core.records import RunInfo
 from .artifact import Artifact
 from .client import Client
@@ -49,8 +48,13 @@ class SyncedDict(MutableMapping[str, Any]):
 
 
 class Run:
-    def __init__(self, client: Client, info: RunInfo):
+    """A run. One that ``artfs.init`` started owns its client and closes it in ``finish``;
+    a run read through ``Api`` or a sweep agent shares its caller's client."""
+
+    def __init__(self, client: Client, info: RunInfo, *, owns_client: bool = False):
         self._client = client
+        self._owns_client = owns_client
+        self._finished = False
         self._info = info
         self.summary = SyncedDict(info.summary, lambda c: self._update({"summary": c}))
         self.config = SyncedDict(info.config, lambda c: self._update({"config": c}))
@@ -75,6 +79,11 @@ class Run:
     def path(self) -> str:
         return self._info.path
 
+    @property
+    def project_path(self) -> str:
+        """``entity/project``: where the run logs its artifacts."""
+        return f"{self.entity}/{self.project}"
+
     def __repr__(self) -> str:
         return f"<Run {self.path} ({self.state})>"
 
@@ -96,7 +105,7 @@ class Run:
                 art.add_dir(local)
             else:
                 art.add_file(local)
-        return art._log(self._client, self.project, self, aliases, tags)
+        return art._log(self._client, self.project_path, self, aliases, tags)
 
     def upsert_artifact(
         self,
@@ -131,7 +140,7 @@ class Run:
         if isinstance(artifact_or_name, Artifact):
             path = artifact_or_name._logged_info().path
         else:
-            path = self._client.path(artifact_or_name, self.project)
+            path = parse_artifact_path(artifact_or_name, self.entity, self.project)
         info = self._client.backend.use_version(self.path, path)
         if type is not None and info.type != type:
             raise ArtfsError(f"{info.path} has type {info.type!r}, not {type!r}")
@@ -145,8 +154,18 @@ class Run:
         infos = self._client.backend.run_versions(self.path, "used")
         return [Artifact._logged(self._client, i) for i in infos]
 
-    def finish(self, exit_code: int = 0) -> None:
-        self._update({"state": "finished" if exit_code == 0 else "failed"})
+    def finish(self, exit_code: int | None = None) -> None:
+        """End the run: finished, or failed for a non-zero ``exit_code``. Closes the client
+        the run owns; a second call does nothing."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            self._update({"state": "failed" if exit_code else "finished"})
+        finally:
+            active.end(self)
+            if self._owns_client:
+                self._client.close()
 
     def __enter__(self) -> Run:
         return self
@@ -160,55 +179,25 @@ class Run:
         self.finish(0 if exc_type is None else 1)
 
 
-def init(
-    project: str | None = None,
-    entity: str | None = None,
-    id: str | None = None,
-    resume: str | None = None,
-    name: str | None = None,
-    group: str | None = None,
-    job_type: str | None = None,
-    config: dict[str, Any] | None = None,
-    save_code: bool = False,
-    *,
-    client: Client | None = None,
-) -> Run:
-    """Start a run (or resume one: ``id=`` with ``resume="allow"`` or ``"must"``).
+class ActiveRuns:
+    """The runs ``artfs.init`` started in this process and not yet finished; ``current`` is
+    ``artfs.run`` (W&B's ``wandb.run``)."""
 
-    Inside a sweep agent's trial, returns the trial's run, its parameters in ``config``.
-    ``save_code`` logs the main script as a ``code`` artifact the run uses.
-    """
-    trial = current_trial.get()
-    if trial is not None:
-        return trial
-    client = client or Client()
-    project = project or client.config.project
-    if not project:
-        raise ArtfsError("artfs.init needs a project (project= or ARTFS_PROJECT)")
-    info = client.backend.init_run(
-        entity or client.entity,
-        project,
-        id,
-        resume=resume or "never",
-        name=name,
-        group=group,
-        job_type=job_type,
-        config=config,
-    )
-    run = Run(client, info)
-    if save_code:
-        _save_code(run)
-    return run
+    def __init__(self) -> None:
+        self.running: list[Run] = []
+        self.current: Run | None = None
+
+    def start(self, run: Run, *, current: bool) -> None:
+        if run not in self.running:
+            self.running.append(run)
+        if current:
+            self.current = run
+
+    def end(self, run: Run) -> None:
+        if run in self.running:
+            self.running.remove(run)
+        if self.current is run:
+            self.current = None
 
 
-current_trial: ContextVar[Run | None] = ContextVar("current_trial", default=None)
-
-
-def _save_code(run: Run) -> None:
-    main = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    if main is None or not main.is_file():
-        raise ArtfsError("save_code=True: the main script is not a file (interactive session?)")
-    art = Artifact(f"source-{run.project}-{main.stem}"[:128], type="code")
-    art.add_file(main)
-    logged = run.log_artifact(art)
-    run.use_artifact(logged)
+active = ActiveRuns()

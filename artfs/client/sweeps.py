@@ -3,16 +3,19 @@ in-process, ``Api.sweep(path)`` reads the runs back and picks the best."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..core.config import default_project
 from ..core.errors import ArtfsError
 from ..core.names import parse_project_path
 from ..core.records import RunInfo, SweepInfo
 from ..core.sweeps import rank_runs, sweep_metric
 from .client import Client
-from .run import Run, current_trial
+from .run import Run
+from .toplevel import current_trial
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +27,11 @@ def sweep(
     *,
     client: Client | None = None,
 ) -> str:
-    """Create a sweep; returns its path ``entity/project/sweep_id``."""
-    client = client or Client()
-    project = project or client.config.project
-    if not project:
-        raise ArtfsError("artfs.sweep needs a project (project= or ARTFS_PROJECT)")
-    return client.backend.create_sweep(entity or client.entity, project, config).path
+    """Create a sweep in ``project`` (default: the configured one, else ``uncategorized``);
+    returns its path ``entity/project/sweep_id``."""
+    with _client(client) as using:
+        project = project or default_project(using.config)
+        return using.backend.create_sweep(entity or using.entity, project, config).path
 
 
 def agent(
@@ -43,32 +45,37 @@ def agent(
     """Run up to ``count`` trials of a sweep, each as a run; ``artfs.init()`` inside
     ``function`` returns the trial's run. A trial that raises is marked failed and the
     agent goes on. Returns the number of trials run."""
-    client = client or Client()
-    path = _sweep_path(client, sweep_id, project)
-    done = 0
-    while count is None or done < count:
-        info = client.backend.claim_trial(path)
-        if info is None:
-            break
-        run = Run(client, info)
-        token = current_trial.set(run)
-        try:
-            function()
-        except Exception:
-            log.exception("sweep trial %s failed", run.path)
-            run.finish(1)
-        else:
-            run.finish(0)
-        finally:
-            current_trial.reset(token)
-        done += 1
-    return done
+    with _client(client) as using:
+        path = _sweep_path(using, sweep_id, project)
+        done = 0
+        while count is None or done < count:
+            info = using.backend.claim_trial(path)
+            if info is None:
+                break
+            run = Run(using, info)
+            token = current_trial.set(run)
+            try:
+                function()
+            except Exception:
+                log.exception("sweep trial %s failed", run.path)
+                run.finish(1)
+            else:
+                run.finish(0)
+            finally:
+                current_trial.reset(token)
+            done += 1
+        return done
+
+
+def _client(given: Client | None) -> contextlib.AbstractContextManager[Client]:
+    """The caller's client as it is, or a new one closed afterwards."""
+    return contextlib.nullcontext(given) if given is not None else Client()
 
 
 def _sweep_path(client: Client, sweep_id: str, project: str | None) -> str:
     if sweep_id.count("/") == 2:
         return sweep_id
-    entity, proj = parse_project_path(project or client.config.project or "", client.entity)
+    entity, proj = parse_project_path(project or default_project(client.config), client.entity)
     return f"{entity}/{proj}/{sweep_id}"
 
 

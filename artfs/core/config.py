@@ -17,6 +17,8 @@ from .digest import MAX_CHUNK_BYTES
 from .errors import ArtfsError
 from .sizes import parse_size
 
+UNCATEGORIZED = "uncategorized"
+
 
 def _xdg(var: str, fallback: str) -> Path:
     return Path(os.environ.get(var) or Path.home() / fallback)
@@ -43,6 +45,12 @@ class Config:
 
     def with_overrides(self, **values: Any) -> Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def default_project(config: Config) -> str:
+    """The project runs and drafts go to when none is named: the configured one, else
+    ``uncategorized``, as in W&B."""
+    return config.project or UNCATEGORIZED
 
 
 def config_file_path() -> Path:
