@@ -24,10 +24,8 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
-
-import requests
 
 from ..core.config import Config
 from ..core.digest import Hasher, verify_stream
@@ -41,7 +39,9 @@ from ..core.errors import (
 )
 from ..core.manifest import ManifestEntry
 from ..core.paths import check_path
-from ..store.s3blobs import s3_call, s3_client
+
+if TYPE_CHECKING:  # requests and boto3 load only when a reference is read or listed
+    import requests
 
 ROOTS_FILE = "file-reference-roots.json"
 DEFAULT_MAX_OBJECTS = 10_000_000
@@ -96,6 +96,8 @@ def _file_entries(uri: str, name: str | None, checksum: bool, limit: int) -> lis
 
 
 def _http_entry(uri: str, name: str | None, checksum: bool) -> ManifestEntry:
+    import requests
+
     path = name or Path(urlparse(uri).path).name or "index"
     if checksum:
         with requests.get(uri, stream=True, timeout=TIMEOUT_S) as response:
@@ -109,6 +111,8 @@ def _http_entry(uri: str, name: str | None, checksum: bool) -> ManifestEntry:
 
 
 def _s3_entries(uri: str, name: str | None, checksum: bool, limit: int) -> list[ManifestEntry]:
+    from ..store.s3blobs import s3_call, s3_client
+
     parsed = urlparse(uri)
     bucket, key = parsed.netloc, parsed.path.lstrip("/")
     s3 = s3_client()
@@ -179,6 +183,8 @@ class ReferenceReader:
     def fetch(self, entry: ManifestEntry, out: IO[bytes]) -> None:
         """Write a reference entry's bytes to ``out``: exactly ``entry.size`` bytes that
         match what the entry was checked against, else ``ReferenceChanged``."""
+        import requests
+
         assert entry.ref is not None
         scheme = urlparse(entry.ref).scheme
         with contextlib.ExitStack() as stack:
@@ -236,6 +242,8 @@ def is_checked(entry: ManifestEntry) -> bool:
 
 
 def _s3_blocks(entry: ManifestEntry) -> Iterator[bytes]:
+    from ..store.s3blobs import s3_call, s3_client
+
     assert entry.ref is not None
     parsed = urlparse(entry.ref)
     args = {"Bucket": parsed.netloc, "Key": parsed.path.lstrip("/")}

@@ -14,9 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, TypeVar
 
 from ..core.chunking import FileContent, chunk_offsets, mapped
 from ..core.errors import ArtfsError, DigestMismatch, Unavailable
@@ -27,6 +25,9 @@ from .backend import Backend
 from .cache import ChunkCache
 from .hashcache import HashCache, stat_and_hash
 from .references import ReferenceReader, is_checked
+
+if TYPE_CHECKING:  # tqdm loads when a transfer starts
+    from tqdm import tqdm
 
 WORKERS = 8
 _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
@@ -55,6 +56,8 @@ class TransferStats:
 
 def progress_bar(total: int, desc: str, enabled: bool | None) -> tqdm:
     """A byte progress bar on a terminal; silent in a pipe (``enabled=None``) or when off."""
+    from tqdm import tqdm
+
     return tqdm(
         total=total,
         desc=desc,

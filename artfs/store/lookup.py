@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from ..core.errors import InvalidArgument, NotFound
@@ -35,8 +34,14 @@ def insert_missing(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]
     SQLite serializes writers, but several server processes on PostgreSQL may create the
     same project, artifact or chunk row at once; both then go on with the one row.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+    if conn.dialect.name == "postgresql":  # (imported here: it is slow to import)
+        from sqlalchemy.dialects import postgresql
+
+        conn.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
+    else:
+        from sqlalchemy.dialects import sqlite
+
+        conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
 
 
 def insert_row(conn: Connection, table: sa.Table, **values: Any) -> int:
