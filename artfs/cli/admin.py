@@ -67,7 +67,8 @@ def whoami(ctx: click.Context) -> None:
 
 @click.group()
 def admin() -> None:
-    """Manage users, keys, teams and projects of a server (needs ARTFS_URL or artfs login)."""
+    """Manage users, keys, teams and projects of a server (needs ARTFS_URL or artfs login);
+    upgrade and encrypt a store (migrate, encryption-key, reencrypt: on its files)."""
 
 
 def pass_backend(command: Callable[..., None]) -> Callable[..., None]:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import click
 
+from ..store.s3blobs import SSE_ALGORITHMS, ServerSideEncryption
+from ..store.settings import StoreSettings
+
 
 @click.command()
 @click.option(
@@ -35,6 +38,25 @@ import click
     "S3-compatible stores).",
 )
 @click.option(
+    "--migrate",
+    is_flag=True,
+    help="Upgrade an older store schema before serving (else the server refuses to start; "
+    "see 'artfs admin migrate').",
+)
+@click.option(
+    "--encryption-key",
+    "key_file",
+    envvar="ARTFS_ENCRYPTION_KEY_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Key file sealing local chunk files with AES-256-GCM (see 'artfs admin encryption-key').",
+)
+@click.option(
+    "--s3-sse",
+    type=click.Choice(SSE_ALGORITHMS),
+    help="S3 server-side encryption requested on every object written.",
+)
+@click.option("--s3-kms-key-id", help="The KMS key of --s3-sse aws:kms (default: aws/s3).")
+@click.option(
     "--allow-anonymous-read",
     is_flag=True,
     help="Let clients without an API key read public projects.",
@@ -53,12 +75,20 @@ def server(
     tls_key: str | None,
     db_url: str | None,
     blobs_url: str | None,
+    migrate: bool,
+    key_file: Path | None,
+    s3_sse: str | None,
+    s3_kms_key_id: str | None,
     allow_anonymous_read: bool,
     log_level: str,
 ) -> None:
     """Serve the store in DATA over HTTP(S) until interrupted; logs go to stderr."""
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if s3_kms_key_id and s3_sse != "aws:kms":
+        raise click.UsageError("--s3-kms-key-id goes with --s3-sse aws:kms")
+    sse = ServerSideEncryption(s3_sse, s3_kms_key_id) if s3_sse else None
+    settings = StoreSettings(upgrade=migrate, encryption_key_file=key_file, s3_sse=sse)
     try:
         import uvicorn
 
@@ -70,7 +100,11 @@ def server(
         ) from None
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(message)s")
     store = open_data_dir(
-        data, db_url=db_url, blobs_url=blobs_url, anonymous_read=allow_anonymous_read
+        data,
+        db_url=db_url,
+        blobs_url=blobs_url,
+        settings=settings,
+        anonymous_read=allow_anonymous_read,
     )
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # all logs on stderr

@@ -13,6 +13,7 @@ from typing import Any
 from ..core.config import Config, local_user
 from ..store.access import Principal
 from ..store.service import Store
+from ..store.settings import StoreSettings
 from .backend import SERVICE_CALLS
 
 
@@ -31,7 +32,11 @@ class LocalBackend:
 
     @classmethod
     def from_config(cls, config: Config) -> LocalBackend:
-        return cls.for_user(Store.open(config.home), config.entity or local_user())
+        """The embedded store of ``config``. Its user is its operator, so an older schema is
+        upgraded on open (after a copy of the database is kept; see docs/OPERATIONS.md)."""
+        settings = StoreSettings(upgrade=True, encryption_key_file=config.encryption_key_file)
+        store = Store.open(config.home, settings=settings)
+        return cls.for_user(store, config.entity or local_user())
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name not in SERVICE_CALLS:

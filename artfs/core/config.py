@@ -37,6 +37,7 @@ class Config:
     state_dir: Path
     config_file: Path
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    encryption_key_file: Path | None = None  # the embedded store seals its chunk files
 
     def with_overrides(self, **values: Any) -> Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
@@ -76,6 +77,10 @@ def _chunk_size(text: str | None) -> int:
     return size
 
 
+def _path(text: str | None) -> Path | None:
+    return Path(text).expanduser() if text else None
+
+
 def load_config(**overrides: object) -> Config:
     """Resolve the configuration; keyword arguments are command-line flags (None = unset)."""
     env = os.environ
@@ -93,5 +98,8 @@ def load_config(**overrides: object) -> Config:
         ),
         config_file=path,
         chunk_size=_chunk_size(env.get("ARTFS_CHUNK_SIZE")),
+        encryption_key_file=_path(
+            env.get("ARTFS_ENCRYPTION_KEY_FILE") or saved.get("encryption_key_file")
+        ),
     )
     return config.with_overrides(**overrides)

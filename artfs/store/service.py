@@ -10,14 +10,14 @@ import sqlalchemy as sa
 
 from .access import Principal
 from .admin import AdminOps
-from .blobs import BlobStore, LocalBlobStore
+from .blobs import BlobStore
 from .chunks import ChunkOps
 from .db import Database
 from .distributed import DistributedOps
 from .gc import GcOps
 from .lookup import entity_row, insert_missing, now
-from .s3blobs import S3BlobStore
 from .schema import entities
+from .settings import DEFAULT_SETTINGS, StoreSettings
 from .sweeps import SweepOps
 
 DB_FILE = "artfs.db"
@@ -31,16 +31,24 @@ class Store(ChunkOps, DistributedOps, SweepOps, GcOps, AdminOps):
 
     @classmethod
     def open(
-        cls, home: Path, db_url: str | None = None, blobs_url: str | None = None, **options: bool
+        cls,
+        home: Path,
+        db_url: str | None = None,
+        blobs_url: str | None = None,
+        settings: StoreSettings = DEFAULT_SETTINGS,
+        **options: bool,
     ) -> Store:
         """A store whose metadata is in ``db_url`` (default SQLite ``home/artfs.db``; or
         ``postgresql+psycopg://...``) and whose chunks are in ``blobs_url`` (default
-        ``home/chunks``; or ``s3://bucket/prefix``)."""
+        ``home/chunks``; or ``s3://bucket/prefix``), opened as ``settings`` say."""
         home.mkdir(parents=True, exist_ok=True)
         db = Database(db_url) if db_url else Database.sqlite(home / DB_FILE)
-        blobs: BlobStore = (
-            S3BlobStore(blobs_url, home / "tmp") if blobs_url else LocalBlobStore(home)
-        )
+        try:
+            settings.prepare(db)
+            blobs = settings.blob_store(home, blobs_url, db)
+        except BaseException:
+            db.close()
+            raise
         return cls(db, blobs, **options)
 
     def ensure_user(self, name: str, *, is_admin: bool = False) -> Principal:
