@@ -16,6 +16,7 @@ import pytest
 from artfs.client.client import Client
 from artfs.core.config import load_config
 
+from .pgutil import PgCluster, start_cluster
 from .serverutil import ServerProcess, free_port, start_server
 from .util import BIN, run_artfs, start_service
 
@@ -106,6 +107,12 @@ def api_env(store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch) -> StoreEnv:
     for key, value in store_env.env.items():
         monkeypatch.setenv(key, value)
     return store_env
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    """A PostgreSQL cluster for the session (``pg.new_database()`` for each test)."""
+    yield from start_cluster()
 
 
 @pytest.fixture
