@@ -246,9 +246,10 @@ down_revision = "{head}"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("projects") as batch:
-        batch.add_column(sa.Column("note", sa.Text))
     bind = op.get_bind()
+    copy = "always" if bind.dialect.name == "sqlite" else "auto"  # SQLite: move and copy
+    with op.batch_alter_table("projects", recreate=copy) as batch:
+        batch.add_column(sa.Column("note", sa.Text))
     bind.execute(sa.text("UPDATE projects SET note = name"))
     manifests = sa.table("manifests", sa.column("version_id"), sa.column("body"))
     for version_id, body in bind.execute(sa.select(manifests)).all():
