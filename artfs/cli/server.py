@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 
@@ -94,11 +93,14 @@ def server(
 
         from ..server.app import create_app
         from ..server.bootstrap import open_data_dir
+        from ..server.observe import LogfmtFormatter
     except ImportError as exc:
         raise click.ClickException(
             f"the server needs the 'server' extra (pip install 'artfs[server]'): {exc}"
         ) from None
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(message)s")
+    handler = logging.StreamHandler()  # stderr, one line per event (uvicorn's included)
+    handler.setFormatter(LogfmtFormatter())
+    logging.basicConfig(level=log_level.upper(), handlers=[handler])
     store = open_data_dir(
         data,
         db_url=db_url,
@@ -106,8 +108,6 @@ def server(
         settings=settings,
         anonymous_read=allow_anonymous_read,
     )
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # all logs on stderr
     uvicorn.run(
         create_app(store),
         host=host,
@@ -115,5 +115,6 @@ def server(
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
         log_level=log_level,
-        log_config=log_config,
+        log_config=None,  # uvicorn's loggers go to the handler above
+        access_log=False,  # the app logs each request, with its request id
     )

@@ -57,6 +57,7 @@ class ChunkCache:
         self.fetched_chunks = 0
         self.fetched_bytes = 0
         self.corrupt_chunks = 0
+        self.hit_chunks = 0  # opened from the cache, verified: no fetch needed
 
     def path(self, digest: str) -> Path:
         hex_ = hex_of(digest)
@@ -129,6 +130,8 @@ class ChunkCache:
             os.close(fd)
             raise
         if actual == digest:
+            with self._mutex:
+                self.hit_chunks += 1
             return fd
         os.close(fd)
         self.evict(digest)
