@@ -101,8 +101,17 @@ def _expected() -> dict[str, Any]:
     return expected
 
 
-def _assert_intact(store: Store) -> None:
-    """Everything the 0.1 store held is there and readable through the store's API."""
+def _assert_intact(home: Path, db_url: str | None = None) -> None:
+    """Opened without upgrading (it must be done), the store holds everything the 0.1 store
+    held, readable through its API."""
+    store = Store.open(home, db_url)
+    try:
+        _check_contents(store)
+    finally:
+        store.close()
+
+
+def _check_contents(store: Store) -> None:
     expected = _expected()
     with store.db.read() as conn:
         for table, count in expected["rows"].items():
@@ -180,11 +189,8 @@ def test_store_of_0_1_upgrades_on_sqlite(tmp_path):
     home = _legacy_home(tmp_path)
     with pytest.raises(SchemaOutdated, match="artfs admin migrate"):
         Store.open(home)  # a server's default: refuse
-    store = Store.open(home, settings=UPGRADE)  # the embedded store's
-    try:
-        _assert_intact(store)
-    finally:
-        store.close()
+    Store.open(home, settings=UPGRADE).close()  # the embedded store's
+    _assert_intact(home)
     backup = home / f"artfs.db.bak-{BASELINE}"
     assert backup.exists() == (SCHEMA_REVISION != "0001")  # kept when a revision ran
 
@@ -197,19 +203,14 @@ def test_store_of_0_1_upgrades_on_postgres(pg, tmp_path):
     assert proc.returncode == 1 and "written by artfs 0.1" in proc.stdout
     run_artfs("admin", "migrate", "--db", url, "--data", home)
     assert "up to date" in run_artfs("admin", "migrate", "--db", url, "--data", home).stdout
-    store = Store.open(home, db_url=url)
-    try:
-        _assert_intact(store)
-    finally:
-        store.close()
+    _assert_intact(home, url)
 
 
 def test_embedded_cli_upgrades_on_open(embedded):
     shutil.copytree(DATA / "home", embedded.store_dir)
     listed = embedded.cli("ls", "cv", extra_env={"ARTFS_ENTITY": "alice"}).stdout
     assert "mnist" in listed and "net" in listed
-    store = Store.open(embedded.store_dir)  # no upgrade allowed, none needed now
-    store.close()
+    _assert_intact(embedded.store_dir)
 
 
 def test_server_refuses_old_schema_unless_told_to_migrate(tmp_path):
@@ -335,11 +336,8 @@ def test_failed_upgrade_changes_nothing(tmp_path):
     finally:
         db.close()
     assert (home / "artfs.db.bak-0001").exists()
-    store = Store.open(home, settings=UPGRADE)
-    try:
-        _assert_intact(store)
-    finally:
-        store.close()
+    Store.open(home, settings=UPGRADE).close()
+    _assert_intact(home)
 
 
 def test_store_newer_than_the_code_is_refused(tmp_path):

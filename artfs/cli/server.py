@@ -9,6 +9,7 @@ import click
 
 from ..store.s3blobs import SSE_ALGORITHMS, ServerSideEncryption
 from ..store.settings import StoreSettings
+from .storeadmin import KEY_FILE_OPTION
 
 
 @click.command()
@@ -42,13 +43,7 @@ from ..store.settings import StoreSettings
     help="Upgrade an older store schema before serving (else the server refuses to start; "
     "see 'artfs admin migrate').",
 )
-@click.option(
-    "--encryption-key",
-    "key_file",
-    envvar="ARTFS_ENCRYPTION_KEY_FILE",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Key file sealing local chunk files with AES-256-GCM (see 'artfs admin encryption-key').",
-)
+@KEY_FILE_OPTION
 @click.option(
     "--s3-sse",
     type=click.Choice(SSE_ALGORITHMS),

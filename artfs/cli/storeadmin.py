@@ -28,6 +28,15 @@ DB_OPTION = click.option(
     help="The server's metadata database URL, as given to 'artfs server --db'.",
 )
 
+KEY_FILE_OPTION = click.option(
+    "--encryption-key",
+    "key_file",
+    envvar="ARTFS_ENCRYPTION_KEY_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Key file sealing local chunk files with AES-256-GCM (made by 'artfs admin "
+    "encryption-key'; default: $ARTFS_ENCRYPTION_KEY_FILE).",
+)
+
 
 def _home(data: Path | None) -> Path:
     return data if data is not None else load_config().home
@@ -78,13 +87,7 @@ def encryption_key(key_file: Path) -> None:
 @click.command()
 @DATA_OPTION
 @DB_OPTION
-@click.option(
-    "--encryption-key",
-    "key_file",
-    envvar="ARTFS_ENCRYPTION_KEY_FILE",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The store's key file (default: $ARTFS_ENCRYPTION_KEY_FILE).",
-)
+@KEY_FILE_OPTION
 def reencrypt(data: Path | None, db_url: str | None, key_file: Path | None) -> None:
     """Seal every chunk file with the newest key of the key file: files written before
     encryption was turned on, and those of older keys. Safe while the store is in use."""
