@@ -57,7 +57,7 @@ class ChunkCache:
         self.fetched_chunks = 0
         self.fetched_bytes = 0
         self.corrupt_chunks = 0
-        self.hit_chunks = 0  # opened from the cache, verified: no fetch needed
+        self.hit_chunks = 0  # lookups that found the chunk here: no fetch needed
 
     def path(self, digest: str) -> Path:
         hex_ = hex_of(digest)
@@ -70,6 +70,8 @@ class ChunkCache:
             os.utime(path)
         except FileNotFoundError:
             return None
+        with self._mutex:
+            self.hit_chunks += 1
         return path
 
     def ensure(self, digest: str, fetch: Fetch) -> Path:
@@ -130,8 +132,6 @@ class ChunkCache:
             os.close(fd)
             raise
         if actual == digest:
-            with self._mutex:
-                self.hit_chunks += 1
             return fd
         os.close(fd)
         self.evict(digest)

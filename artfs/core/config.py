@@ -36,8 +36,8 @@ class Config:
     cache_dir: Path
     state_dir: Path
     config_file: Path
-    chunk_size: int = DEFAULT_CHUNK_SIZE
     encryption_key_file: Path | None = None  # the embedded store seals its chunk files
+    chunk_size: int = DEFAULT_CHUNK_SIZE
 
     def with_overrides(self, **values: Any) -> Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
@@ -96,10 +96,10 @@ def load_config(**overrides: object) -> Config:
         state_dir=Path(
             env.get("ARTFS_STATE_DIR") or _xdg("XDG_STATE_HOME", ".local/state") / "artfs"
         ),
-        config_file=path,
-        chunk_size=_chunk_size(env.get("ARTFS_CHUNK_SIZE")),
         encryption_key_file=_path(
             env.get("ARTFS_ENCRYPTION_KEY_FILE") or saved.get("encryption_key_file")
         ),
+        config_file=path,
+        chunk_size=_chunk_size(env.get("ARTFS_CHUNK_SIZE")),
     )
     return config.with_overrides(**overrides)

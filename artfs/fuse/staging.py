@@ -40,7 +40,6 @@ from typing import Any
 import pyfuse3
 
 from ..core.manifest import Manifest, ManifestEntry
-from . import staging_format
 from .changes import Changes, Snapshot, diff
 from .nodes import DirNode, FileNode
 from .staged import (
@@ -56,6 +55,7 @@ from .staged import (
 
 log = logging.getLogger(__name__)
 
+FORMAT_VERSION = 1
 DB_NAME = "staging.db"
 FILE_MODE = 0o644
 DIR_MODE = 0o755
@@ -218,9 +218,10 @@ class StagingArea:
     def _load(self, readonly: bool) -> None:
         if not readonly:
             self._lock()
-        self.db = _connect(self.db_path)
-        self.db = db = staging_format.loaded(self.db, self.db_path, readonly)
+        self.db = db = _connect(self.db_path)
         meta = dict(db.execute("SELECT key, value FROM meta"))
+        if meta.get("format") != str(FORMAT_VERSION):
+            raise OSError(errno.EIO, f"{self.db_path}: unknown staging format {meta.get('format')}")
         try:
             self.type = meta["type"]
             self.base = int(meta["base"]) if meta["base"] else None
@@ -411,7 +412,7 @@ class StagingArea:
 
     def _meta(self) -> dict[str, str]:
         return {
-            "format": str(staging_format.FORMAT_VERSION),
+            "format": str(FORMAT_VERSION),
             "entity": self.key.entity,
             "project": self.key.project,
             "artifact": self.key.artifact,

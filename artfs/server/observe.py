@@ -61,7 +61,8 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"")
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"")
         request_id = given.decode() if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
         # Each request runs in its own task, so the id is seen by this request's code only
         # (also by the error handlers outside this middleware, which is why it is not reset).
@@ -87,8 +88,11 @@ class Observe:
             await self.app(scope, receive_counted, send_counted)
         finally:
             seconds = time.perf_counter() - started
-            found = scope.get("route")
+            found: Any = scope.get("route")  # the FastAPI route matched, if any
             route = getattr(found, "path", None) or "unmatched"
+            if route.startswith("/api/"):
+                endpoint, batch = found.name, headers.get(b"artfs-chunks", b"").decode("latin-1")
+                metrics.count_endpoint(endpoint, counts["status"], seconds, counts["in"], batch)
             metrics.REQUESTS.labels(scope["method"], route, str(counts["status"])).inc()
             metrics.REQUEST_SECONDS.labels(route).observe(seconds)
             metrics.RECEIVED_BYTES.labels(route).inc(counts["in"])

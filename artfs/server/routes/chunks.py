@@ -17,7 +17,6 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from ...core.errors import ArtfsError
-from .. import metrics
 from ..auth import ApiKey, Caller, StoreDep, get_store
 from ..bodies import BodyReader, Frames
 from ..ranges import Unsatisfiable, byte_range
@@ -82,15 +81,12 @@ async def _upload(
         return stored
 
     try:
-        stored = await anyio.to_thread.run_sync(work)
+        return JSONResponse({"stored": await anyio.to_thread.run_sync(work)})
     except ArtfsError:
         await body.drain()
         raise
     except ClientDisconnect:
         return error_response(400, "error", "the client went away during the upload")
-    metrics.CHUNKS_UPLOADED.inc(len(stored))
-    metrics.CHUNK_BYTES_UPLOADED.inc(sum(stored))
-    return JSONResponse({"stored": stored})
 
 
 @router.put("/{digest}", openapi_extra=BINARY_BODY)
@@ -116,7 +112,6 @@ def get_chunk(
 ) -> Response:
     """A chunk's bytes, or one ``Range`` of them."""
     size = store.chunk_size(caller, digest)
-    metrics.CHUNKS_DOWNLOADED.inc()
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(size)}
     try:
         wanted = byte_range(range, size)
