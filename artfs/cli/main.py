@@ -10,7 +10,7 @@ import click
 from .. import __version__
 from ..client.client import Client
 from ..core.errors import ArtfsError
-from . import admin, cache, data, mount, server, staging, storeadmin
+from . import admin, cache, data, mount, server, staging
 from .output import fail
 
 
@@ -29,8 +29,6 @@ for command in (data.put, data.get, data.ls, data.show, data.alias, data.rm, dat
 cli.add_command(cache.cache_group)
 for command in (server.server, admin.login, admin.whoami, admin.admin):
     cli.add_command(command)
-for command in (storeadmin.migrate, storeadmin.encryption_key, storeadmin.reencrypt):
-    admin.admin.add_command(command)
 for command in (mount.mount, mount.umount, mount.warm, staging.commit, staging.status):
     cli.add_command(command)
 CLIENT_COMMANDS = {"put", "get", "ls", "show", "alias", "rm", "gc", "lineage", "whoami", "warm"}
