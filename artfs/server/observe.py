@@ -97,7 +97,7 @@ class Observe:
             metrics.REQUEST_SECONDS.labels(route).observe(seconds)
             metrics.RECEIVED_BYTES.labels(route).inc(counts["in"])
             metrics.SENT_BYTES.labels(route).inc(counts["out"])
-            client = scope.get("client") or ("-", 0)
+            host, port = scope.get("client") or ("-", 0)
             fields = {
                 "method": scope["method"],
                 "path": scope["path"],
@@ -106,6 +106,6 @@ class Observe:
                 "bytes_in": counts["in"],
                 "bytes_out": counts["out"],
                 "ms": round(seconds * 1000, 1),
-                "client": client[0],
+                "client": f"{host}:{port}",  # the port tells connections apart
             }
             access_log.info("", extra={"fields": fields})
