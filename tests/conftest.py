@@ -17,6 +17,7 @@ from artfs.client.client import Client
 from artfs.client.run import active
 from artfs.core.config import load_config
 
+from .pgutil import PgCluster, start_cluster
 from .serverutil import ServerProcess, free_port, start_server
 from .util import BIN, run_artfs, start_service
 
@@ -110,6 +111,12 @@ def api_env(store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[St
     yield store_env
     for run in list(active.running):
         active.end(run)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    """A PostgreSQL cluster for the session (``pg.new_database()`` for each test)."""
+    yield from start_cluster()
 
 
 @pytest.fixture

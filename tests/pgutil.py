@@ -45,6 +45,17 @@ class PgCluster:
         engine.dispose()
         return self.url(name)
 
+    def load(self, url: str, sql_file: Path) -> None:
+        """Run an SQL script (e.g. a ``pg_dump``) with psql on the database of ``url``."""
+        psql = _bin("psql")
+        assert psql is not None, "psql comes with PostgreSQL"
+        where = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "artfs", "-d", url.split("/")[-1]]
+        subprocess.run(
+            [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", *where, "-f", str(sql_file)],
+            check=True,
+            capture_output=True,
+        )
+
 
 def _as_owner(cmd: list[str], owner: str | None) -> list[str]:
     return ["runuser", "-u", owner, "--", *cmd] if owner else cmd

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+from artfs.client.hashcache import FORMAT, HashCache
+
 from .util import settle, write_tree
+
+DATA = Path(__file__).parent / "data" / "store-0.1"
 
 # Runs ``artfs`` in-process under an audit hook that records every file opened below ROOT.
 _TRACED_CLI = """
@@ -66,3 +72,38 @@ def test_files_changed_within_the_racy_window_are_read_again(store_env, tmp_path
     client.put(client.path("proj/racy"), "dataset", {"f": data / "f"})  # hashed at once
     _, opened = traced_put(store_env, data, "proj/racy")
     assert opened == ["f"]  # written less than a tick before it was hashed: not trusted yet
+
+
+def _cache_db(path: Path) -> tuple[int, int]:
+    """(format, entries) of a hash cache file."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("PRAGMA user_version").fetchone()[0], db.execute(
+            "SELECT count(*) FROM files"
+        ).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_hash_cache_of_0_1_is_kept(tmp_path):
+    path = tmp_path / "hashes.db"
+    shutil.copy(DATA / "cache" / "hashes.db", path)
+    entries = _cache_db(path)[1]
+    assert entries > 0
+    HashCache(path)
+    assert _cache_db(path) == (FORMAT, entries)
+
+
+def test_hash_cache_of_another_format_is_rebuilt(tmp_path):
+    path = tmp_path / "hashes.db"
+    shutil.copy(DATA / "cache" / "hashes.db", path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")  # e.g. written by a newer artfs
+    db.close()
+    cache = HashCache(path)
+    assert _cache_db(path) == (FORMAT, 0)
+    data = write_tree(tmp_path / "d", {"f": b"hashed again"})
+    settle()
+    first = cache.content(data / "f", 1 << 20)
+    assert _cache_db(path) == (FORMAT, 1)
+    assert cache.content(data / "f", 1 << 20) == first

@@ -257,7 +257,8 @@ def test_transfers_reuse_connections(tmp_path):
         run_artfs("get", "proj/many", "--root", tmp_path / "out", env=env)
     finally:
         server.stop()
-    gets = re.findall(r"127\.0\.0\.1:(\d+) - \"GET /api/v1/chunks/", server.log.read_text())
+    log = server.log.read_text()
+    gets = re.findall(r"method=GET path=/api/v1/chunks/\S+ .* client=127\.0\.0\.1:(\d+)", log)
     assert len(gets) == 200
     assert len(set(gets)) <= 16
 

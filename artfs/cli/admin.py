@@ -15,6 +15,7 @@ from ..core.errors import ArtfsError
 from ..core.names import parse_project_path
 from ..core.records import KeyInfo
 from .output import table, when
+from .storeadmin import encryption_key, migrate, reencrypt
 
 if TYPE_CHECKING:
     from ..client.http import HttpBackend
@@ -58,7 +59,12 @@ def whoami(ctx: click.Context) -> None:
 
 @click.group()
 def admin() -> None:
-    """Manage users, keys, teams and projects of a server (needs ARTFS_URL or artfs login)."""
+    """Manage users, keys, teams and projects of a server (needs ARTFS_URL or artfs login);
+    upgrade and encrypt a store (migrate, encryption-key, reencrypt: on its files)."""
+
+
+for _command in (migrate, encryption_key, reencrypt):
+    admin.add_command(_command)
 
 
 def pass_backend(command: Callable[..., None]) -> Callable[..., None]:

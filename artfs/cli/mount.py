@@ -17,6 +17,8 @@ FSTAB_FLAGS = {
     "entity": "--entity",
     "run": "--run",
     "log": "--log",
+    "metrics_port": "--metrics-port",
+    "metrics_host": "--metrics-host",
 }
 # options for mount(8), systemd or the fstab line itself, with no meaning to the daemon
 FSTAB_IGNORED = {
@@ -105,6 +107,14 @@ def fstab_argv(argv: list[str], commands: set[str]) -> list[str] | None:
 )
 @click.option("--source", default=None, help="Name shown as the mount's source.")
 @click.option("--debug", is_flag=True, help="Log every store call and chunk opened.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics.",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="Address of --metrics-port."
+)
 def mount(
     mountpoint: str,
     foreground: bool,
@@ -116,6 +126,8 @@ def mount(
     log_file: str | None,
     source: str | None,
     debug: bool,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Mount the store at MOUNTPOINT: projects, artifacts, versions as read-only files, and
     a writable @staging/ in each artifact that becomes its next version on unmount.
@@ -139,6 +151,8 @@ def mount(
             fuse_options=fuse_options,
             log_file=log_file,
             debug=debug,
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
         )
     )
 

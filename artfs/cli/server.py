@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 
 import click
+
+from ..store.s3blobs import SSE_ALGORITHMS, ServerSideEncryption
+from ..store.settings import StoreSettings
+from .storeadmin import KEY_FILE_OPTION
 
 
 @click.command()
@@ -35,6 +38,19 @@ import click
     "S3-compatible stores).",
 )
 @click.option(
+    "--migrate",
+    is_flag=True,
+    help="Upgrade an older store schema before serving (else the server refuses to start; "
+    "see 'artfs admin migrate').",
+)
+@KEY_FILE_OPTION
+@click.option(
+    "--s3-sse",
+    type=click.Choice(SSE_ALGORITHMS),
+    help="S3 server-side encryption requested on every object written.",
+)
+@click.option("--s3-kms-key-id", help="The KMS key of --s3-sse aws:kms (default: aws/s3).")
+@click.option(
     "--allow-anonymous-read",
     is_flag=True,
     help="Let clients without an API key read public projects.",
@@ -53,27 +69,40 @@ def server(
     tls_key: str | None,
     db_url: str | None,
     blobs_url: str | None,
+    migrate: bool,
+    key_file: Path | None,
+    s3_sse: str | None,
+    s3_kms_key_id: str | None,
     allow_anonymous_read: bool,
     log_level: str,
 ) -> None:
     """Serve the store in DATA over HTTP(S) until interrupted; logs go to stderr."""
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if s3_kms_key_id and s3_sse != "aws:kms":
+        raise click.UsageError("--s3-kms-key-id goes with --s3-sse aws:kms")
+    sse = ServerSideEncryption(s3_sse, s3_kms_key_id) if s3_sse else None
+    settings = StoreSettings(upgrade=migrate, encryption_key_file=key_file, s3_sse=sse)
     try:
         import uvicorn
 
         from ..server.app import create_app
         from ..server.bootstrap import open_data_dir
+        from ..server.observe import LogfmtFormatter
     except ImportError as exc:
         raise click.ClickException(
             f"the server needs the 'server' extra (pip install 'artfs[server]'): {exc}"
         ) from None
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(message)s")
+    handler = logging.StreamHandler()  # stderr, one line per event (uvicorn's included)
+    handler.setFormatter(LogfmtFormatter())
+    logging.basicConfig(level=log_level.upper(), handlers=[handler])
     store = open_data_dir(
-        data, db_url=db_url, blobs_url=blobs_url, anonymous_read=allow_anonymous_read
+        data,
+        db_url=db_url,
+        blobs_url=blobs_url,
+        settings=settings,
+        anonymous_read=allow_anonymous_read,
     )
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # all logs on stderr
     uvicorn.run(
         create_app(store),
         host=host,
@@ -81,5 +110,6 @@ def server(
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
         log_level=log_level,
-        log_config=log_config,
+        log_config=None,  # uvicorn's loggers go to the handler above
+        access_log=False,  # the app logs each request, with its request id
     )

@@ -57,6 +57,7 @@ class ChunkCache:
         self.fetched_chunks = 0
         self.fetched_bytes = 0
         self.corrupt_chunks = 0
+        self.hit_chunks = 0  # lookups that found the chunk here: no fetch needed
 
     def path(self, digest: str) -> Path:
         hex_ = hex_of(digest)
@@ -69,6 +70,8 @@ class ChunkCache:
             os.utime(path)
         except FileNotFoundError:
             return None
+        with self._mutex:
+            self.hit_chunks += 1
         return path
 
     def ensure(self, digest: str, fetch: Fetch) -> Path:

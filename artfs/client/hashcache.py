@@ -4,6 +4,9 @@ ctime, so re-putting or re-getting an unchanged tree reads no file bytes.
 An entry is trusted only if the file's times are at least ``RACY_NS`` older than the moment
 it was hashed: a write landing in the same clock tick as the hash could otherwise leave
 size and times unchanged (git's "racily clean" problem).
+
+The database's ``user_version`` is its format (``FORMAT``). It is a cache: one of another
+format (older, or written by a newer artfs) is emptied and rebuilt as files are hashed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from ..core.chunking import ChunkRef, FileContent, hash_fd
 
 RACY_NS = 1_000_000_000
+FORMAT = 1  # artfs 0.1 wrote format 1 without recording it (user_version 0)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL, chunk_size INTEGER NOT NULL,
@@ -28,6 +32,10 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (dev, ino, chunk_size)
 )
 """
+
+
+def _format(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchall()[0][0])
 
 
 def _key(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -51,8 +59,30 @@ class HashCache:
         self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
         self._lock = threading.Lock()
         self.path = path
-        with self._conn() as conn:
+        conn = self._conn()
+        if _format(conn) != FORMAT:
+            self._rebuild_unless_current(conn)
+
+    @staticmethod
+    def _rebuild_unless_current(conn: sqlite3.Connection) -> None:
+        """Under the write lock (another process may be doing the same): keep a cache of
+        this format, else drop its table and start empty."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = _format(conn)
+            if (
+                found == 0
+                and conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchall()
+            ):
+                found = 1  # written by artfs 0.1
+            if found != FORMAT:
+                conn.execute("DROP TABLE IF EXISTS files")
             conn.execute(_SCHEMA)
+            conn.execute(f"PRAGMA user_version = {FORMAT}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def _conn(self) -> sqlite3.Connection:
         handle: _Handle | None = getattr(self._local, "handle", None)

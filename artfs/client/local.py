@@ -26,6 +26,7 @@ from ..store.access import Principal
 from ..store.blobs import Data
 from ..store.gc import DEFAULT_GRACE_S
 from ..store.service import Store
+from ..store.settings import StoreSettings
 
 
 class LocalBackend:
@@ -43,7 +44,11 @@ class LocalBackend:
 
     @classmethod
     def from_config(cls, config: Config) -> LocalBackend:
-        return cls.for_user(Store.open(config.home), config.entity or local_user())
+        """The embedded store of ``config``. Its user is its operator, so an older schema is
+        upgraded on open (after a copy of the database is kept; see docs/OPERATIONS.md)."""
+        settings = StoreSettings(upgrade=True, encryption_key_file=config.encryption_key_file)
+        store = Store.open(config.home, settings=settings)
+        return cls.for_user(store, config.entity or local_user())
 
     @property
     def default_entity(self) -> str:

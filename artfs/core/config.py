@@ -40,6 +40,7 @@ class Config:
     cache_dir: Path
     state_dir: Path
     config_file: Path
+    encryption_key_file: Path | None = None  # the embedded store seals its chunk files
     chunk_size: int = DEFAULT_CHUNK_SIZE
     file_reference_roots: tuple[str, ...] = ()  # where file:// references may be read
 
@@ -100,6 +101,10 @@ def _chunk_size(text: str | None) -> int:
     return size
 
 
+def _path(text: str | None) -> Path | None:
+    return Path(text).expanduser() if text else None
+
+
 def load_config(**overrides: object) -> Config:
     """Resolve the configuration; keyword arguments are command-line flags (None = unset)."""
     env = os.environ
@@ -114,6 +119,9 @@ def load_config(**overrides: object) -> Config:
         cache_dir=Path(env.get("ARTFS_CACHE_DIR") or _xdg("XDG_CACHE_HOME", ".cache") / "artfs"),
         state_dir=Path(
             env.get("ARTFS_STATE_DIR") or _xdg("XDG_STATE_HOME", ".local/state") / "artfs"
+        ),
+        encryption_key_file=_path(
+            env.get("ARTFS_ENCRYPTION_KEY_FILE") or saved.get("encryption_key_file")
         ),
         config_file=path,
         chunk_size=_chunk_size(env.get("ARTFS_CHUNK_SIZE")),

@@ -56,6 +56,7 @@ from .control import (
     root_xattr,
     write_record,
 )
+from .metrics import MetricsServer, MountCollector
 from .reader import ChunkFiles, Reader
 from .stats import MountStats
 from .system import FSTYPE, find_mount, raise_fd_limit, running, sd_notify, set_readahead
@@ -79,6 +80,8 @@ class MountOptions:
     fuse_options: list[str] = field(default_factory=list)
     log_file: str | None = None
     debug: bool = False
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None  # serve Prometheus metrics there
 
 
 def log_path(config: Config, mountpoint: str) -> Path:
@@ -223,6 +226,8 @@ def serve(opts: MountOptions, config: Config, ready: Callable[[], object]) -> No
             str(record),
         )
         bound = CacheBound(client.cache, opts.cache_size, files) if opts.cache_size else None
+        exporter = _metrics(opts) if opts.metrics_port is not None else None
+        collector = exporter.collector if exporter else None
         fuse_options = {f"fsname={opts.source}", f"subtype={FSTYPE.split('.')[1]}"}
         fuse_options.update(opts.fuse_options)
         try:
@@ -250,7 +255,7 @@ def serve(opts: MountOptions, config: Config, ready: Callable[[], object]) -> No
         ready()
         clean = False
         try:
-            trio.run(_main, ops, files, usage, bound, stopping, opts.mountpoint)
+            trio.run(_main, ops, files, usage, bound, collector, stopping, opts.mountpoint)
             clean = True
         except Exception as exc:
             log.exception("the mount daemon failed")
@@ -262,6 +267,8 @@ def serve(opts: MountOptions, config: Config, ready: Callable[[], object]) -> No
             # after a crash the mount stays (ENOTCONN) rather than look like an empty dir
             pyfuse3.close(unmount=clean)
             files.close()
+            if exporter:
+                exporter.stop()
         log.info("unmounted %s", opts.mountpoint)
         _commit_on_unmount(ops, record, about)
     finally:
@@ -281,15 +288,32 @@ def _commit_on_unmount(ops: WritableOperations, record: Path, about: dict[str, o
     write_record(record, {**about, "state": "done", "commits": reports})
 
 
+def _metrics(opts: MountOptions) -> MetricsServer:
+    """Listen for Prometheus scrapes (before the mount is reported live, so a port in use
+    fails ``artfs mount`` in one line)."""
+    assert opts.metrics_port is not None
+    try:
+        exporter = MetricsServer(opts.metrics_host, opts.metrics_port)
+    except OSError as exc:
+        where = f"{opts.metrics_host}:{opts.metrics_port}"
+        raise ArtfsError(f"cannot serve metrics on {where}: {exc.strerror}") from None
+    log.info("metrics at http://%s:%d/metrics", opts.metrics_host, opts.metrics_port)
+    return exporter
+
+
 async def _main(
     ops: WritableOperations,
     files: ChunkFiles,
     usage: UsageRecorder | None,
     bound: CacheBound | None,
+    collector: MountCollector | None,
     stopping: threading.Event,
     mnt: str,
 ) -> None:
     ops.initialized = trio.Event()
+    if collector is not None:
+        evicted = (lambda: bound.evicted_chunks) if bound else (lambda: 0)
+        collector.serving(lambda: {**ops.stats_snapshot(), "chunks_evicted": evicted()})
     async with trio.open_nursery() as nursery:
         files.nursery = nursery
         if usage is not None:

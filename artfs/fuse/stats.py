@@ -1,7 +1,8 @@
 """Counters the daemon keeps, shown as JSON in the ``user.artfs.stats`` xattr of the mount
 root, so tests, the benchmark and operators can read them with ``getfattr`` and no side
 channel: chunk fetches (from the chunk cache's own counters), FUSE read and write sizes, how
-reads were served, and the daemon's memory.
+reads were served, commits, and the daemon's memory. ``metrics`` exports the same counters to
+Prometheus.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class MountStats:
         self.write_bytes = 0
         self.write_sizes: Counter[int] = Counter()  # the same, for writes to @staging
         self.copied_files = 0  # staged files whose first change copied their bytes
+        self.commits = 0  # of staging areas with changes, by this mount (not its unmount)
+        self.commit_failures = 0
+        self.commit_seconds = 0.0
 
     def read(self, size: int) -> None:
         self.reads += 1
@@ -48,6 +52,11 @@ class MountStats:
         self.writes += 1
         self.write_bytes += size
         self.write_sizes[_bucket(size)] += 1
+
+    def committed(self, seconds: float, ok: bool) -> None:
+        self.commits += 1
+        self.commit_failures += not ok
+        self.commit_seconds += seconds
 
     def snapshot(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -65,6 +74,9 @@ class MountStats:
             "write_bytes": self.write_bytes,
             "write_sizes": _labels(self.write_sizes),
             "copied_files": self.copied_files,
+            "commits": self.commits,
+            "commit_failures": self.commit_failures,
+            "commit_seconds": round(self.commit_seconds, 3),
             "rss_kib": _kib("VmRSS"),
             "peak_rss_kib": _kib("VmHWM"),
             **extra,

@@ -22,6 +22,7 @@ import logging
 import os
 import sqlite3
 import stat
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -539,9 +540,11 @@ class WritableOperations(Operations):
             if not snapshot.changes:
                 area.released(snapshot)
                 return unchanged(area)
+            started = time.monotonic()
             report, manifest = await trio.to_thread.run_sync(
                 self.committer.send, area, snapshot, options
             )
+            self.stats.committed(time.monotonic() - started, report.ok)
             finish(area, snapshot, report, manifest)
         artifact = self.ns.owner(area)
         if artifact is not None and report.ok:  # show the new version at once
@@ -561,4 +564,5 @@ class WritableOperations(Operations):
     def stats_snapshot(self) -> dict[str, Any]:
         found = super().stats_snapshot()
         found["staging_areas"] = len(self.areas.loaded())
+        found["cache_hits"] = self.reader.files.cache.hit_chunks
         return found

@@ -6,9 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.responses import Response
 
 from .. import __version__
 from ..store.service import Store
+from . import metrics
+from .observe import Observe
 from .responses import JSONResponse, install_error_handlers
 from .routes import admin, chunks, runs, versions
 from .ui import create_ui, mount_ui
@@ -34,6 +37,14 @@ def create_app(store: Store) -> FastAPI:
     def healthz() -> dict[str, str]:
         """Liveness: the process answers (no store access)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics (docs/OPERATIONS.md, "Metrics")."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    app.add_middleware(Observe)
 
     for module in (chunks, versions, runs, admin):
         app.include_router(module.router)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..core.config import write_private_file
 from ..store.service import Store
+from ..store.settings import DEFAULT_SETTINGS, StoreSettings
 
 ADMIN_KEY_FILE = "admin.key"
 log = logging.getLogger("artfs.server")
@@ -22,12 +23,13 @@ def open_data_dir(
     *,
     db_url: str | None = None,
     blobs_url: str | None = None,
+    settings: StoreSettings = DEFAULT_SETTINGS,
     anonymous_read: bool = False,
 ) -> Store:
     """The store of a server: SQLite and chunks in ``data`` unless ``db_url`` (PostgreSQL,
     shared by several servers) or ``blobs_url`` (S3) say otherwise."""
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = Store.open(data, db_url=db_url, blobs_url=blobs_url, anonymous_read=anonymous_read)
+    store = Store.open(data, db_url, blobs_url, settings, anonymous_read=anonymous_read)
     key_file = data / ADMIN_KEY_FILE
     key = store.admin.bootstrap_admin(lambda key: write_private_file(key_file, key + "\n"))
     if key:

@@ -17,6 +17,8 @@ from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
 from ..core.errors import ArtfsError, error_payload
+from .metrics import ERRORS
+from .observe import REQUEST_ID
 
 log = logging.getLogger("artfs.server")
 
@@ -29,11 +31,13 @@ class JSONResponse(StarletteJSONResponse):
 
 
 def error_response(status: int, code: str, message: str) -> Response:
+    ERRORS.labels(code).inc()
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 async def _artfs_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ArtfsError)
+    ERRORS.labels(exc.code).inc()
     return JSONResponse(error_payload(exc), status_code=exc.http_status)
 
 
@@ -52,7 +56,8 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal", "internal server error (see the server's log)")
+    message = f"internal server error (request {REQUEST_ID.get()} in the server's log)"
+    return error_response(500, "internal", message)
 
 
 def install_error_handlers(app: FastAPI) -> None:

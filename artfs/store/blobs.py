@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -35,6 +35,10 @@ class BlobStore(Protocol):
         """Stream (a range of) a blob in blocks; a missing blob raises ``NotFound`` at once."""
 
     def exists(self, digest: str) -> bool: ...
+
+    def local_path(self, digest: str) -> Path | None:
+        """The file holding exactly the chunk's bytes, for readers that read it in place;
+        None when there is none (blobs in S3, or encrypted files): use ``iter_read``."""
 
     def delete(self, digest: str) -> None: ...
 
@@ -84,17 +88,23 @@ def unique_name(digest: str) -> str:
     return f"{hex_of(digest)}.{os.getpid()}.{threading.get_ident()}"
 
 
-def write_verified(tmp: Path, final: Path, digest: str, data: Data) -> int:
-    """Write ``data`` to ``tmp`` while hashing it and rename it to ``final`` only if its digest
-    is ``digest``: whoever opens ``final`` sees exactly the promised bytes. Returns the size."""
+def write_atomically(tmp: Path, final: Path, write: Callable[[BinaryIO], int]) -> int:
+    """Let ``write`` fill ``tmp``, then rename it to ``final``; if ``write`` raises (e.g. the
+    bytes failed verification), nothing appears under ``final``. Returns what ``write`` does."""
     try:
         with open(tmp, "wb") as f:  # a name left by a crashed writer is overwritten
-            size = verify_stream(digest, data, f.write)
+            size = write(f)
         os.rename(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return size
+
+
+def write_verified(tmp: Path, final: Path, digest: str, data: Data) -> int:
+    """Write ``data`` to ``tmp`` while hashing it and rename it to ``final`` only if its digest
+    is ``digest``: whoever opens ``final`` sees exactly the promised bytes. Returns the size."""
+    return write_atomically(tmp, final, lambda f: verify_stream(digest, data, f.write))
 
 
 class LocalBlobStore:
@@ -133,6 +143,9 @@ class LocalBlobStore:
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).exists()
+
+    def local_path(self, digest: str) -> Path | None:
+        return self.path(digest)
 
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)

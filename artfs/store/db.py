@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..core.errors import Unavailable
-from .schema import SCHEMA_VERSION, meta, metadata
 
 BUSY_TIMEOUT_S = 120
+SCHEMA_LOCK_KEY = 0x61727466  # "artf": the PostgreSQL advisory lock held by schema changes
 log = logging.getLogger(__name__)
 
 
@@ -40,23 +40,16 @@ class Database:
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
         self._writer = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
-        self._create()
 
     @classmethod
     def sqlite(cls, path: Path) -> Database:
         return cls(f"sqlite:///{path}")
 
-    def _create(self) -> None:
-        with self.write() as conn:
-            metadata.create_all(conn)
-            row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
-            found = row.scalar()
-            if found is None:
-                conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(found) > SCHEMA_VERSION:
-                raise Unavailable(
-                    f"the store's schema version {found} is newer than this artfs understands"
-                )
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file (None on PostgreSQL)."""
+        name = self.engine.url.database
+        return Path(name) if self.is_sqlite and name else None
 
     @contextlib.contextmanager
     def write(self, durable: bool = True) -> Iterator[Connection]:
@@ -72,6 +65,37 @@ class Database:
             conn.begin(),
         ):
             yield conn
+
+    @contextlib.contextmanager
+    def schema_change(self) -> Iterator[Connection]:
+        """The transaction that creates or upgrades the schema, one process at a time.
+
+        SQLite: ``BEGIN IMMEDIATE`` holds the write lock; foreign keys are off, as batch
+        migrations copy and drop tables that others reference (a drop would otherwise cascade
+        or fail), and are checked before commit. PostgreSQL: an advisory lock held until the
+        transaction ends, so concurrent starts queue, and DDL is transactional.
+        """
+        options = {"artfs_write": True, "artfs_sync": "FULL", "artfs_schema": True}
+        with (
+            _database_errors(self.is_sqlite),
+            self._writer,
+            self.engine.connect().execution_options(**options) as conn,
+        ):
+            try:
+                with conn.begin():
+                    if not self.is_sqlite:
+                        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+                    yield conn
+                    if self.is_sqlite:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                        if broken is not None:
+                            raise Unavailable(
+                                f"schema upgrade aborted: a row of {broken[0]} lost its "
+                                f"{broken[2]} row"
+                            )
+            finally:
+                if self.is_sqlite:  # back to the pool as every connection is
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -114,6 +138,8 @@ def _sqlite_on_begin(conn: Connection) -> None:
     options = conn.get_execution_options()
     if options.get("artfs_write", False):
         conn.exec_driver_sql(f"PRAGMA synchronous={options['artfs_sync']}")
+        if options.get("artfs_schema", False):
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")

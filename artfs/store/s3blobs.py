@@ -4,6 +4,8 @@ Keys follow the local layout, ``<prefix>chunks/<hex[:2]>/<hex[2:]>``. An upload 
 a local temporary file while it is hashed and only sent to the bucket once its digest
 matches, so the bucket never holds bytes that contradict their key (S3 PUTs are atomic:
 readers see the whole object or none). ``AWS_ENDPOINT_URL`` points boto3 at a non-AWS store.
+With ``ServerSideEncryption`` set, every object written asks the bucket to encrypt it (SSE-S3
+or SSE-KMS); ``write_args`` are those request parameters, for every writer of objects.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -28,8 +31,37 @@ def s3_client() -> Any:
     return boto3.client("s3", endpoint_url=endpoint)
 
 
+SSE_ALGORITHMS = ("AES256", "aws:kms")
+
+
+@dataclass(frozen=True)
+class ServerSideEncryption:
+    """S3 server-side encryption requested on every object written."""
+
+    algorithm: str  # "AES256" (SSE-S3) or "aws:kms" (SSE-KMS)
+    kms_key_id: str | None = None  # SSE-KMS: the key (default: the account's aws/s3 key)
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in SSE_ALGORITHMS:
+            raise InvalidName(f"unknown S3 encryption {self.algorithm!r}: AES256 or aws:kms")
+        if self.kms_key_id and self.algorithm != "aws:kms":
+            raise InvalidName("a KMS key id goes with S3 encryption aws:kms")
+
+    def write_args(self) -> dict[str, str]:
+        args = {"ServerSideEncryption": self.algorithm}
+        if self.kms_key_id:
+            args["SSEKMSKeyId"] = self.kms_key_id
+        return args
+
+
 class S3BlobStore:
-    def __init__(self, url: str, spool_dir: Path, client: Any = None):
+    def __init__(
+        self,
+        url: str,
+        spool_dir: Path,
+        client: Any = None,
+        sse: ServerSideEncryption | None = None,
+    ):
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise InvalidName(f"invalid blob store {url!r}: expected s3://bucket[/prefix]")
@@ -39,6 +71,7 @@ class S3BlobStore:
         self.spool_dir = spool_dir
         spool_dir.mkdir(parents=True, exist_ok=True)
         self.s3 = client or s3_client()
+        self.write_args = sse.write_args() if sse else {}
 
     def key(self, digest: str) -> str:
         hex_ = hex_of(digest)
@@ -48,7 +81,13 @@ class S3BlobStore:
         with tempfile.TemporaryFile(dir=self.spool_dir) as spool:
             size = verify_stream(digest, data, spool.write)
             spool.seek(0)
-            self._call(self.s3.upload_fileobj, spool, self.bucket, self.key(digest))
+            self._call(
+                self.s3.upload_fileobj,
+                spool,
+                self.bucket,
+                self.key(digest),
+                ExtraArgs=self.write_args or None,
+            )
         return size
 
     def sync(self) -> None:
@@ -73,6 +112,9 @@ class S3BlobStore:
         except NotFound:
             return False
         return True
+
+    def local_path(self, digest: str) -> Path | None:
+        return None
 
     def delete(self, digest: str) -> None:
         self._call(self.s3.delete_object, Bucket=self.bucket, Key=self.key(digest))

@@ -1,9 +1,16 @@
-"""The metadata schema (SQLAlchemy Core). Every column's meaning is written next to it."""
+"""The metadata schema (SQLAlchemy Core). Every column's meaning is written next to it.
+
+Changes to it ship as Alembic revisions in ``migrations/versions`` (docs/FORMAT.md, "Schema
+versions"): a new revision moves ``SCHEMA_REVISION`` to its id.
+"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+SCHEMA_REVISION = "0001"  # the Alembic head: the revision this metadata is
+# ``meta.schema_version``, which artfs 0.1.0 checks (it refuses a store with a higher one): a
+# revision that 0.1.0 must not open sets it higher, and so does this constant.
 SCHEMA_VERSION = 1
 metadata = sa.MetaData()
 

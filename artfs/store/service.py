@@ -13,13 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from .admin import Admin
-from .blobs import BlobStore, LocalBlobStore
+from .blobs import BlobStore
 from .chunks import Chunks
 from .db import Database
 from .gc import Collector
 from .projects import Projects
 from .runs import Runs
-from .s3blobs import S3BlobStore
+from .settings import DEFAULT_SETTINGS, StoreSettings
 from .sweeps import Sweeps
 from .versions import Versions
 
@@ -40,16 +40,24 @@ class Store:
 
     @classmethod
     def open(
-        cls, home: Path, db_url: str | None = None, blobs_url: str | None = None, **options: bool
+        cls,
+        home: Path,
+        db_url: str | None = None,
+        blobs_url: str | None = None,
+        settings: StoreSettings = DEFAULT_SETTINGS,
+        **options: bool,
     ) -> Store:
         """A store whose metadata is in ``db_url`` (default SQLite ``home/artfs.db``; or
         ``postgresql+psycopg://...``) and whose chunks are in ``blobs_url`` (default
-        ``home/chunks``; or ``s3://bucket/prefix``)."""
+        ``home/chunks``; or ``s3://bucket/prefix``), opened as ``settings`` say."""
         home.mkdir(parents=True, exist_ok=True)
         db = Database(db_url) if db_url else Database.sqlite(home / DB_FILE)
-        blobs: BlobStore = (
-            S3BlobStore(blobs_url, home / "tmp") if blobs_url else LocalBlobStore(home)
-        )
+        try:
+            settings.prepare(db)
+            blobs = settings.blob_store(home, blobs_url, db)
+        except BaseException:
+            db.close()
+            raise
         return cls(db, blobs, **options)
 
     def close(self) -> None:
