@@ -135,6 +135,12 @@ def _check_contents(store: Store) -> None:
             p: s for p, (s, _) in want["files"].items()
         }
         assert {e.path: e.ref for e in manifest.entries.values() if e.ref} == want["refs"]
+        assert info.digest == manifest.digest  # format 2, recomputed by revision 0002
+        with store.db.read() as conn:
+            body = conn.execute(
+                sa.text("SELECT body FROM manifests WHERE version_id = :v"), {"v": info.id}
+            ).scalar_one()
+        assert json.loads(zlib.decompress(body))["version"] == 2
         for path, entry in files.items():  # each file's chunks, read back, are its old bytes
             digests = [c.digest for c in entry.chunks] or ([entry.digest] if entry.size else [])
             content = b"".join(b"".join(backend.read_chunk(d)) for d in digests)

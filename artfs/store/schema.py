@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_REVISION = "0001"  # the Alembic head: the revision this metadata is
+SCHEMA_REVISION = "0002"  # the Alembic head: the revision this metadata is
 # ``meta.schema_version``, which artfs 0.1.0 checks (it refuses a store with a higher one): a
 # revision that 0.1.0 must not open sets it higher, and so does this constant.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = sa.MetaData()
 
 meta = sa.Table(
