@@ -38,6 +38,7 @@ class MountStats:
         self.write_bytes = 0
         self.write_sizes: Counter[int] = Counter()  # the same, for writes to @staging
         self.copied_files = 0  # staged files whose first change copied their bytes
+        self.requests: Counter[str] = Counter()
 
     def read(self, size: int) -> None:
         self.reads += 1
@@ -65,6 +66,7 @@ class MountStats:
             "write_bytes": self.write_bytes,
             "write_sizes": _labels(self.write_sizes),
             "copied_files": self.copied_files,
+            "requests": dict(self.requests),
             "rss_kib": _kib("VmRSS"),
             "peak_rss_kib": _kib("VmHWM"),
             **extra,

@@ -382,7 +382,7 @@ class WritableOperations(Operations):
         directory = self._staged_dirs.get(fh)
         if directory is None:
             return await super().readdir(fh, start_id, token)
-        children, _ = self._dirs[fh]
+        children = self._dirs[fh].children
         for position in range(start_id, len(children)):
             node = children[position]
             if node.parent is not directory:  # type: ignore[attr-defined]
