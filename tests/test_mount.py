@@ -383,6 +383,26 @@ def test_corrupt_cached_chunks_are_refetched_or_fail_with_eio(embedded: StoreEnv
     assert digest_bytes(chunk_file(store_env.cache / "chunks", first).read_bytes()) == first
 
 
+def test_ls_l_costs_no_xattr_request_per_file(embedded: StoreEnv) -> None:
+    """``ls -l`` asks for the SELinux label and the ACL of every file; the kernel caches no
+    extended attribute, so each would be a round trip to the daemon. ENOTSUP makes ``ls``
+    stop asking; ``user.artfs.*`` stay."""
+    store_env = embedded
+    write_tree(store_env.tmp / "data", {f"d{i % 3}/f{i:03d}.txt": b"x" for i in range(300)})
+    store_env.cli("put", store_env.tmp / "data", "-n", "proj/many")
+    with mounted(store_env) as m:
+        version = m / "proj/many/v0"
+        sh("find", version)
+        before = m.stats()["requests"].get("getxattr", 0)
+        listing = sh("ls", "-lR", version).stdout
+        assert listing.count(" f") == 300
+        assert m.stats()["requests"].get("getxattr", 0) - before <= 4
+        shown = sh("getfattr", "-d", version / "d0/f000.txt").stdout
+        assert "user.artfs.digest=" in shown
+        failed = sh("getfattr", "-n", "security.selinux", version / "d0/f000.txt", check=False)
+        assert failed.returncode != 0 and "Operation not supported" in failed.stderr
+
+
 def test_large_directory_lists_completely(embedded: StoreEnv) -> None:
     """100,000 entries in one directory: paged listing neither skips nor repeats."""
     store_env = embedded

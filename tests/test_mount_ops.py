@@ -299,6 +299,10 @@ async def test_xattrs_name_the_version_and_the_content(client: Client, tmp_path)
     with pytest.raises(pyfuse3.FUSEError) as caught:
         await ops.getxattr(file, b"user.other")
     assert caught.value.errno == pyfuse3.ENOATTR
+    for name in (b"security.selinux", b"system.posix_acl_access", b"trusted.x"):
+        with pytest.raises(pyfuse3.FUSEError) as caught:  # ls -l then stops asking
+            await ops.getxattr(file, name)
+        assert caught.value.errno == errno.ENOTSUP
 
 
 @pytest.mark.trio
