@@ -344,6 +344,51 @@ def test_concurrent_readers_fetch_each_chunk_once(store_env: StoreEnv) -> None:
         assert len(cached_chunks(store_env)) == len(chunks)
 
 
+def test_every_byte_is_right_while_open_chunks_are_evicted(embedded: StoreEnv) -> None:
+    """Two open chunk files at most, 16 readers of 128 chunks at once: chunk files are evicted
+    (closed) while readers still wait for them, and their descriptor numbers are reused for
+    other chunks at once. Every byte read must still be the right one."""
+    store_env = embedded
+    store_env.env["ARTFS_CHUNK_SIZE"] = SMALL_CHUNKS
+    chunk, piece, readers = 64 << 10, 4096, 16
+    rng = random.Random(11)
+    files = {f"f{i}.bin": rng.randbytes(16 * chunk) for i in range(8)}
+    write_tree(store_env.tmp / "data", files)
+    store_env.cli("put", store_env.tmp / "data", "-n", "proj/evict")
+    start = threading.Barrier(readers)
+    with mounted(store_env, "--open-chunks", "2") as m:
+        version = m / "proj/evict/v0"
+
+        def reader(t: int) -> list[tuple[str, int, bytes]]:
+            """A page of every chunk of every file, each reader another page of the chunk,
+            so the daemon gets 16 requests for each chunk at about the same time."""
+            got = []
+            order = sorted(files)
+            random.Random(t).shuffle(order)
+            start.wait()
+            for name in order:
+                fd = os.open(version / name, os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # no readahead
+                    for offset in range(t * piece, len(files[name]), chunk):
+                        got.append((name, offset, os.pread(fd, piece, offset)))
+                finally:
+                    os.close(fd)
+            return got
+
+        with ThreadPoolExecutor(readers) as pool:
+            results = [r for part in pool.map(reader, range(readers)) for r in part]
+        assert len(results) == readers * 16 * len(files)
+        wrong = [(n, o) for n, o, data in results if data != files[n][o : o + piece]]
+        assert wrong == []
+        for name, data in files.items():  # and whole files, read again after eviction
+            out = sh("sha256sum", version / name).stdout.split()[0]
+            assert out == hashlib.sha256(data).hexdigest(), name
+        stats = m.stats()
+        assert stats["read_errors"] == 0 and stats["open_chunks"] <= 2
+        assert stats["waiting_reads"] > 128  # readers did wait for chunks being opened
+
+
 def test_corrupt_cached_chunks_are_refetched_or_fail_with_eio(embedded: StoreEnv) -> None:
     store_env = embedded
     store_env.env["ARTFS_CHUNK_SIZE"] = SMALL_CHUNKS

@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from artfs.client.client import Client
-from artfs.core.digest import EMPTY_DIGEST
+from artfs.core.digest import EMPTY_DIGEST, digest_bytes
 from artfs.core.manifest import Manifest, ManifestEntry
 from artfs.fuse.namespace import Namespace
 from artfs.fuse.nodes import IMMUTABLE_TIMEOUT
@@ -336,3 +336,32 @@ async def test_sequential_reads_get_readahead_and_each_chunk_is_fetched_once(
     await ops.release(fi.fh)
     assert client.cache.fetched_chunks == 64  # readahead and reads never fetched one twice
     ops.reader.files.close()
+
+
+@pytest.mark.trio
+async def test_a_held_chunk_file_outlives_its_eviction(client: Client, tmp_path) -> None:
+    """One open chunk file at most, 48 readers of 8 chunks, each holding its chunk across
+    awaits while the others open (and so evict) theirs: each reads its own chunk's bytes,
+    and once all are done no descriptor is left open but the one the LRU keeps."""
+    data = random.Random(6).randbytes(8 * (64 << 10))
+    put(client, tmp_path / "d", "proj/ev", {"ev.bin": data})
+    chunks = client.backend.manifest(client.path("proj/ev:v0"))[1].get("ev.bin").chunks
+    files = ChunkFiles(client.cache, client.backend, MountStats(), max_open=1)
+    before = len(os.listdir("/proc/self/fd"))
+    wrong = []
+
+    async def reader(n: int) -> None:
+        chunk = chunks[n % len(chunks)]
+        with await files.open(chunk.digest, chunk.size) as held:
+            await trio.sleep(0.01 * (n % 3))  # others run, evicting this one from the LRU
+            if digest_bytes(os.pread(held.fd, chunk.size, 0)) != chunk.digest:
+                wrong.append(n)
+
+    async with trio.open_nursery() as readers:
+        for n in range(48):
+            readers.start_soon(reader, n)
+    assert wrong == []
+    assert len(files.open_digests()) == 1
+    assert len(os.listdir("/proc/self/fd")) == before + 1
+    files.close()
+    assert len(os.listdir("/proc/self/fd")) == before

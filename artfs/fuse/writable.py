@@ -209,7 +209,8 @@ class WritableOperations(Operations):
         out = os.open(dest, os.O_WRONLY | os.O_CLOEXEC)
         try:
             for chunk in entry.chunks:
-                fd = os.dup(await self.reader.files.open(chunk.digest, chunk.size))
+                with await self.reader.files.open(chunk.digest, chunk.size) as opened:
+                    fd = os.dup(opened.fd)  # (a position of its own)
                 await trio.to_thread.run_sync(_copy_chunk, fd, out, chunk.size)
         finally:
             os.close(out)
