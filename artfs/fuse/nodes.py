@@ -232,6 +232,9 @@ class FileNode(Node):
         self.entry = entry
 
     def make_attr(self) -> pyfuse3.EntryAttributes:
+        """The one place a file's mode and times are decided (0444 and the version's time,
+        until manifest entries carry their own); the same through a version or an alias,
+        since ``owner`` is always the version's tree."""
         assert self.owner is not None
         mode = stat.S_IFREG | 0o444
         t = IMMUTABLE_TIMEOUT
