@@ -7,9 +7,12 @@
   cache once more after dropping the file's pages (the daemon has its chunks open and
   checked); each beside ``dd`` of the original file under the same cache conditions.
 - ``find`` and ``ls -lR`` over a 100,000-file version, after a first listing, beside the same
-  on the original tree. Also the FUSE read sizes the daemon saw and its peak RSS.
+  on the original tree, in interleaved rounds: the median time of each and the mount's time
+  as a multiple of native's (median and spread). Also the requests one ``ls -lR`` sends the
+  daemon, the FUSE read sizes the daemon saw and its peak RSS.
 
-    .venv/bin/python bench/mount_read.py [--dir /tmp/artfs-bench-mount] [--files 100000] [--keep]
+    .venv/bin/python bench/mount_read.py [--dir /tmp/artfs-bench-mount] [--files 100000]
+        [--runs 3] [--skip-read] [--skip-list] [--keep]
 
 Run as root: dropping the page cache and raising the mount's readahead need it.
 """
@@ -24,7 +27,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Timing, best_of, fresh, isolated_env, timed
@@ -194,7 +200,29 @@ def read_figures(work: Path, env: dict[str, str]) -> dict:
     return {"cold": cold_stats, "warm": warm_stats}
 
 
-def listing_figures(work: Path, env: dict[str, str], count: int) -> None:
+def paired(runs: int, subject: Callable[[], Timing], baseline: Callable[[], Timing]) -> Ratios:
+    """``runs`` rounds of the subject then the baseline, interleaved (a busy machine slows
+    both alike)."""
+    pairs = [(subject(), baseline()) for _ in range(runs)]
+    return Ratios([s.seconds for s, _ in pairs], [b.seconds for _, b in pairs])
+
+
+@dataclass
+class Ratios:
+    subject: list[float]
+    baseline: list[float]
+
+    def show(self, label: str, baseline_label: str) -> None:
+        """Medians, and the mount's time as a multiple of native's: median and spread."""
+        ratios = sorted(s / b for s, b in zip(self.subject, self.baseline, strict=True))
+        print(
+            f"{label:<24} {median(self.subject):7.3f} s | {baseline_label:<14} "
+            f"{median(self.baseline):7.3f} s | {median(ratios):5.2f}x native time "
+            f"(spread {ratios[0]:.2f}-{ratios[-1]:.2f}x, {len(ratios)} runs)"
+        )
+
+
+def listing_figures(work: Path, env: dict[str, str], count: int, runs: int) -> None:
     src = work / "many"
     start = time.perf_counter()
     make_many(src, count)
@@ -206,27 +234,27 @@ def listing_figures(work: Path, env: dict[str, str], count: int) -> None:
     )
     mnt = work / "mnt"
     version = mnt / "bench/many/v0"
-    mount(env, mnt)
-    try:
-        first = timed(["find", version])
-        first_ls = timed(["ls", "-lR", version])
-        find = best_of(3, lambda: timed(["find", version]))
-        ls = best_of(3, lambda: timed(["ls", "-lR", version]))
-        after = stats(mnt)
-    finally:
-        umount(env, mnt)
     timed(["find", src])
     timed(["ls", "-lR", src])
-    native_find = best_of(3, lambda: timed(["find", src]))
-    native_ls = best_of(3, lambda: timed(["ls", "-lR", src]))
-    report("find, first listing", first, native_find, "native find")
-    report("ls -lR, after find", first_ls, native_ls, "native ls -lR")
-    report("find, once listed", find, native_find, "native find")
-    report("ls -lR, once listed", ls, native_ls, "native ls -lR")
+    mount(env, mnt)
+    try:
+        first = timed(["find", version])  # loads the manifest; the kernel learns every entry
+        first_native = timed(["find", src])
+        before = stats(mnt)["requests"]
+        timed(["ls", "-lR", version])
+        after = stats(mnt)
+        asked = {k: v - before.get(k, 0) for k, v in after["requests"].items()}
+        find = paired(runs, lambda: timed(["find", version]), lambda: timed(["find", src]))
+        ls = paired(runs, lambda: timed(["ls", "-lR", version]), lambda: timed(["ls", "-lR", src]))
+    finally:
+        umount(env, mnt)
+    Ratios([first.seconds], [first_native.seconds]).show("find, first listing", "native find")
+    find.show("find, once listed", "native find")
+    ls.show("ls -lR, once listed", "native ls -lR")
     print(
-        f"    daemon peak RSS after listing {count:,} files: "
-        f"{after['peak_rss_kib'] / 1024:.0f} MiB (now {after['rss_kib'] / 1024:.0f} MiB); "
-        f"chunks fetched: {after['chunks_fetched']}; load average {load()}"
+        f"    daemon requests for one ls -lR: {asked}; peak RSS after listing {count:,} "
+        f"files: {after['peak_rss_kib'] / 1024:.0f} MiB (now {after['rss_kib'] / 1024:.0f} "
+        f"MiB); chunks fetched: {after['chunks_fetched']}; load average {load()}"
     )
 
 
@@ -237,6 +265,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--skip-read", action="store_true")
     parser.add_argument("--skip-list", action="store_true")
+    parser.add_argument("--runs", type=int, default=3, help="rounds of each listing figure")
     args = parser.parse_args()
     work = fresh(args.dir)
     work.mkdir(parents=True)
@@ -246,7 +275,7 @@ def main() -> None:
         if not args.skip_read:
             read_figures(work, env)
         if not args.skip_list:
-            listing_figures(work, env, args.files)
+            listing_figures(work, env, args.files, args.runs)
     finally:
         if os.path.ismount(work / "mnt"):
             subprocess.run(["fusermount3", "-u", "-z", str(work / "mnt")])

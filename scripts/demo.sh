@@ -45,7 +45,9 @@ trap unmount EXIT
 mkdir -p "$mnt"
 artfs mount "$mnt"  # returns once the mount is live; a daemon serves it
 ls -l "$mnt/demo/mnist"
-echo "latest -> $(readlink "$mnt/demo/mnist/latest")"
+version_of() { python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.artfs.version").decode())' "$1"; }
+echo "the alias directory latest/ shows $(version_of "$mnt/demo/mnist/latest")"
+du -sh "$mnt/demo/mnist/latest"
 find "$mnt/demo/mnist/latest/" -type f | sort | sed -n '1,5p'
 head -3 "$mnt/demo/mnist/latest/labels.csv"
 (cd "$demo/mnist" && find . -type f | sort | xargs sha256sum) > "$demo/original.sha256"

@@ -1,12 +1,15 @@
 """The read-only mount, mounted for real by ``artfs mount`` in its own process and checked
-with plain tools: layout, bytes, aliases and their TTL, EROFS, lazy and verified reads."""
+with plain tools: layout, bytes, aliases as directories and their TTL, EROFS, lazy and
+verified reads."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import shutil
+import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,6 +41,15 @@ def _sample(root: Path, seed: int = 1) -> Path:
             "ünïcödé.txt": b"unicode\n",
         },
     )
+
+
+def version_of(directory: Path) -> str:
+    """The version a version or alias directory shows, as ``getfattr`` reads it."""
+    return sh("getfattr", "--only-values", "-n", "user.artfs.version", directory).stdout
+
+
+def digest_of(store_env: StoreEnv, name: str) -> str:
+    return json.loads(store_env.cli("show", name, "--json").stdout)["digest"]  # type: ignore[no-any-return]
 
 
 def _snapshot(src: Path, dest: Path) -> Path:
@@ -79,8 +91,8 @@ def test_versions_read_like_plain_files(store_env: StoreEnv, versions: dict[str,
         assert sh("ls", m / "proj").stdout.split() == ["ds"]
         art = m / "proj/ds"
         assert sh("ls", art).stdout.split() == ["@staging", "best", "latest", "v0", "v1", "v2"]
-        assert sh("readlink", art / "latest").stdout.strip() == "v2"
-        assert sh("readlink", art / "best").stdout.strip() == "v1"
+        assert version_of(art / "latest") == "v2"
+        assert version_of(art / "best") == "v1"
         for label, copy in versions.items():
             found = sh("find", art / label, "-type", "f", "-printf", "%P %s\n").stdout
             expected = {
@@ -98,7 +110,7 @@ def test_versions_read_like_plain_files(store_env: StoreEnv, versions: dict[str,
             "200000",
             "-r--r--r--",
         ]
-        assert sh("stat", "-L", "-c", "%F", art / "latest").stdout.strip() == "directory"
+        assert sh("stat", "-c", "%F", art / "latest").stdout.strip() == "directory"
         listed = sh("sh", "-c", "cd '%s' && find . -type f -exec sha256sum {} +" % (art / "v0"))
         sums = {line[66:].removeprefix("./"): line[:64] for line in listed.stdout.splitlines()}
         assert sums == tree_digests(versions["v0"])
@@ -114,8 +126,9 @@ def test_xattrs_show_identity(embedded: StoreEnv, local_versions: dict[str, Path
         shown = sh("getfattr", "-d", m / "proj/ds/v1").stdout
         assert 'user.artfs.version="v1"' in shown
         assert "user.artfs.artifact=" in shown and '/proj/ds"' in shown
-        shown = sh("getfattr", "-d", m / "proj/ds/latest").stdout  # follows the alias
-        assert 'user.artfs.version="v2"' in shown
+        shown = sh("getfattr", "-d", m / "proj/ds/latest").stdout
+        assert 'user.artfs.version="v2"' in shown and 'user.artfs.alias="latest"' in shown
+        assert f'user.artfs.digest="{digest_of(store_env, "proj/ds:v2")}"' in shown
         assert "user.artfs.stats=" in sh("getfattr", "-d", m.mnt).stdout
 
 
@@ -128,14 +141,83 @@ def test_new_versions_and_moved_aliases_appear_within_ttl(store_env: StoreEnv) -
         assert not (art / "v1").exists()  # now a cached negative entry
         (src / "labels.csv").write_bytes(b"new\n")
         store_env.cli("put", src, "-n", "proj/ds", "-a", "best")
-        assert wait_until(lambda: sh("readlink", art / "latest").stdout.strip() == "v1", 4)
+        assert wait_until(lambda: version_of(art / "latest") == "v1", 4)
         assert sh("ls", art).stdout.split() == ["@staging", "best", "latest", "v0", "v1"]
         assert (art / "v1").is_dir()
         assert sh("cat", art / "latest/labels.csv").stdout == "new\n"
         store_env.cli("alias", "set", "proj/ds:v0", "best")
-        assert wait_until(lambda: sh("readlink", art / "best").stdout.strip() == "v0", 4)
+        assert wait_until(lambda: version_of(art / "best") == "v0", 4)
         store_env.cli("put", src, "-n", "proj/other")  # a new artifact shows up as well
         assert wait_until(lambda: "other" in sh("ls", m / "proj").stdout.split(), 4)
+
+
+def test_aliases_are_directories_to_every_tool(
+    embedded: StoreEnv, local_versions: dict[str, Path]
+) -> None:
+    store_env, copy = embedded, local_versions["v2"]
+    out = store_env.tmp / "out"
+    out.mkdir()
+    with mounted(store_env) as m:
+        art = m / "proj/ds"
+        latest = art / "latest"
+        found = sh("find", latest, "-name", "*.txt").stdout.splitlines()
+        txt = sorted(str(latest / p.relative_to(copy)) for p in copy.rglob("*.txt"))
+        assert sorted(found) == txt and len(txt) == 3
+        for flags in ("-sB1", "-sh"):
+            du = [sh("du", flags, art / d).stdout.split()[0] for d in ("latest", "v2")]
+            assert du[0] == du[1] and du[0] not in ("0", "512")
+        sh("rsync", "-a", latest, out / "named")  # the directory itself...
+        sh("diff", "-r", out / "named/latest", copy)
+        sh("rsync", "-a", f"{latest}/", out / "contents")  # ...or what it holds
+        sh("diff", "-r", out / "contents", copy)
+        lines = sh("ls", "-la", latest).stdout.splitlines()
+        assert lines[1].startswith("dr-xr-xr-x") and lines[1].endswith(" .")
+        assert len(lines) == 3 + len(os.listdir(copy))  # total, ., .., and each entry
+        assert any(line.endswith(" labels.csv") and line.startswith("-r--r--r--") for line in lines)
+        assert sh("ls", "-ld", latest).stdout.startswith("dr-xr-xr-x")
+
+        def inode(path: Path) -> str:
+            return sh("stat", "-c", "%i", path).stdout.strip()
+
+        for path in ("labels.csv", "train/deep/er/still/x.bin"):  # one inode, one page cache
+            assert inode(latest / path) == inode(art / "v2" / path)
+        assert inode(latest / "train") != inode(art / "v2/train")  # a directory has one parent
+        assert inode(latest) != inode(art / "v2")
+
+
+def test_a_process_inside_a_moved_alias_keeps_its_version(embedded: StoreEnv) -> None:
+    """An alias moves (by the CLI, and by a new version for ``latest``) while a shell has its
+    cwd inside, a file is open and a directory is open: they all keep the version they
+    resolved, while a new lookup after the TTL sees the new one."""
+    store_env = embedded
+    src = _sample(store_env.tmp / "src")
+    store_env.cli("put", src, "-n", "proj/ds", "-a", "best")
+    with mounted(store_env, "--metadata-ttl", "1") as m:
+        art = m / "proj/ds"
+        shell = subprocess.Popen(
+            ["sh"], cwd=art / "best", stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        held = os.open(art / "latest/labels.csv", os.O_RDONLY)
+        train = os.open(art / "latest/train", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            (src / "labels.csv").write_bytes(b"moved\n")
+            (src / "train/new.png").write_bytes(b"new")
+            store_env.cli("put", src, "-n", "proj/ds")
+            store_env.cli("alias", "set", "proj/ds:v1", "best")
+            for alias in (art / "best", art / "latest"):
+                assert wait_until(lambda a=alias: version_of(a) == "v1", 5), alias
+                assert sh("cat", alias / "labels.csv").stdout == "moved\n"
+                assert "new.png" in sh("ls", alias / "train").stdout.split()
+            script = "cat labels.csv; ls train; getfattr --only-values -n user.artfs.version ."
+            out, _ = shell.communicate(script + "\n", timeout=60)
+            assert out == "file,label\ntrain/0001.png,3\n0001.png\n0002.png\ndeep\nv0"
+            assert os.pread(held, 100, 0) == b"file,label\ntrain/0001.png,3\n"
+            assert sorted(os.listdir(train)) == ["0001.png", "0002.png", "deep"]
+        finally:
+            shell.kill()
+            shell.wait()
+            os.close(held)
+            os.close(train)
 
 
 def test_every_change_fails_with_erofs(embedded: StoreEnv, local_versions: dict) -> None:
@@ -162,7 +244,10 @@ def test_every_change_fails_with_erofs(embedded: StoreEnv, local_versions: dict)
             ["setfattr", "-n", "user.x", "-v", "1", v / "labels.csv"],
             ["cp", versions["v0"] / "labels.csv", v / "train/copied.csv"],
             ["mkdir", art / "v9"],
-            ["rm", art / "latest"],
+            ["rmdir", art / "latest"],
+            ["rm", "-rf", art / "latest"],
+            ["mv", art / "latest", art / "moved"],
+            ["touch", art / "latest/new-file"],
             ["ln", "-sfn", "v0", art / "latest"],
             ["rmdir", art / "v0"],
             ["rmdir", art / "@staging"],
@@ -178,7 +263,7 @@ def test_every_change_fails_with_erofs(embedded: StoreEnv, local_versions: dict)
         sh("diff", "-r", v, versions["v1"])
         assert sh("ls", art).stdout.split() == ["@staging", "best", "latest", "v0", "v1", "v2"]
         assert sh("ls", m.mnt).stdout.split() == ["proj"]
-        assert sh("readlink", art / "latest").stdout.strip() == "v2"
+        assert version_of(art / "latest") == "v2"
 
 
 def _stamped(path: Path, size: int, chunk: int) -> None:
@@ -259,6 +344,51 @@ def test_concurrent_readers_fetch_each_chunk_once(store_env: StoreEnv) -> None:
         assert len(cached_chunks(store_env)) == len(chunks)
 
 
+def test_every_byte_is_right_while_open_chunks_are_evicted(embedded: StoreEnv) -> None:
+    """Two open chunk files at most, 16 readers of 128 chunks at once: chunk files are evicted
+    (closed) while readers still wait for them, and their descriptor numbers are reused for
+    other chunks at once. Every byte read must still be the right one."""
+    store_env = embedded
+    store_env.env["ARTFS_CHUNK_SIZE"] = SMALL_CHUNKS
+    chunk, piece, readers = 64 << 10, 4096, 16
+    rng = random.Random(11)
+    files = {f"f{i}.bin": rng.randbytes(16 * chunk) for i in range(8)}
+    write_tree(store_env.tmp / "data", files)
+    store_env.cli("put", store_env.tmp / "data", "-n", "proj/evict")
+    start = threading.Barrier(readers)
+    with mounted(store_env, "--open-chunks", "2") as m:
+        version = m / "proj/evict/v0"
+
+        def reader(t: int) -> list[tuple[str, int, bytes]]:
+            """A page of every chunk of every file, each reader another page of the chunk,
+            so the daemon gets 16 requests for each chunk at about the same time."""
+            got = []
+            order = sorted(files)
+            random.Random(t).shuffle(order)
+            start.wait()
+            for name in order:
+                fd = os.open(version / name, os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # no readahead
+                    for offset in range(t * piece, len(files[name]), chunk):
+                        got.append((name, offset, os.pread(fd, piece, offset)))
+                finally:
+                    os.close(fd)
+            return got
+
+        with ThreadPoolExecutor(readers) as pool:
+            results = [r for part in pool.map(reader, range(readers)) for r in part]
+        assert len(results) == readers * 16 * len(files)
+        wrong = [(n, o) for n, o, data in results if data != files[n][o : o + piece]]
+        assert wrong == []
+        for name, data in files.items():  # and whole files, read again after eviction
+            out = sh("sha256sum", version / name).stdout.split()[0]
+            assert out == hashlib.sha256(data).hexdigest(), name
+        stats = m.stats()
+        assert stats["read_errors"] == 0 and stats["open_chunks"] <= 2
+        assert stats["waiting_reads"] > 128  # readers did wait for chunks being opened
+
+
 def test_corrupt_cached_chunks_are_refetched_or_fail_with_eio(embedded: StoreEnv) -> None:
     store_env = embedded
     store_env.env["ARTFS_CHUNK_SIZE"] = SMALL_CHUNKS
@@ -296,6 +426,26 @@ def test_corrupt_cached_chunks_are_refetched_or_fail_with_eio(embedded: StoreEnv
         assert f"cached chunk {first} is corrupt" in m.log
         assert f"chunk {single} failed verification twice" in m.log
     assert digest_bytes(chunk_file(store_env.cache / "chunks", first).read_bytes()) == first
+
+
+def test_ls_l_costs_no_xattr_request_per_file(embedded: StoreEnv) -> None:
+    """``ls -l`` asks for the SELinux label and the ACL of every file; the kernel caches no
+    extended attribute, so each would be a round trip to the daemon. ENOTSUP makes ``ls``
+    stop asking; ``user.artfs.*`` stay."""
+    store_env = embedded
+    write_tree(store_env.tmp / "data", {f"d{i % 3}/f{i:03d}.txt": b"x" for i in range(300)})
+    store_env.cli("put", store_env.tmp / "data", "-n", "proj/many")
+    with mounted(store_env) as m:
+        version = m / "proj/many/v0"
+        sh("find", version)
+        before = m.stats()["requests"].get("getxattr", 0)
+        listing = sh("ls", "-lR", version).stdout
+        assert listing.count(" f") == 300
+        assert m.stats()["requests"].get("getxattr", 0) - before <= 4
+        shown = sh("getfattr", "-d", version / "d0/f000.txt").stdout
+        assert "user.artfs.digest=" in shown
+        failed = sh("getfattr", "-n", "security.selinux", version / "d0/f000.txt", check=False)
+        assert failed.returncode != 0 and "Operation not supported" in failed.stderr
 
 
 def test_large_directory_lists_completely(embedded: StoreEnv) -> None:

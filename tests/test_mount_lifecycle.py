@@ -225,7 +225,7 @@ def test_fstab_argv_maps_options_to_flags() -> None:
             "artfs:team",
             "/mnt/a",
             "-o",
-            "rw,allow_other,cache_size=10G,metadata_ttl=5,_netdev,x-systemd.auto",
+            "rw,allow_other,cache_size=10G,metadata_ttl=5,open_chunks=16,_netdev,x-systemd.auto",
         ],
         commands,
     ) == [
@@ -239,6 +239,8 @@ def test_fstab_argv_maps_options_to_flags() -> None:
         "10G",
         "--metadata-ttl",
         "5",
+        "--open-chunks",
+        "16",
         "-o",
         "allow_other",
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import stat
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 import trio
 
 from artfs.client.client import Client
-from artfs.core.digest import EMPTY_DIGEST
+from artfs.core.digest import EMPTY_DIGEST, digest_bytes
 from artfs.core.manifest import Manifest, ManifestEntry
 from artfs.fuse.namespace import Namespace
 from artfs.fuse.nodes import IMMUTABLE_TIMEOUT
@@ -138,6 +139,7 @@ async def test_paged_readdir_of_100000_entries(client: Client) -> None:
     client.backend.commit(client.path("proj/many"), "dataset", manifest)
     ops = make_ops(client)
     many = await walk(ops, "proj", "many", "v0", "many")
+    many_parent = (await walk(ops, "proj", "many", "v0")).st_ino
     collector = Collector(random.Random(1))
     fh = await ops.opendir(many.st_ino)
     original = pyfuse3.readdir_reply
@@ -147,12 +149,14 @@ async def test_paged_readdir_of_100000_entries(client: Client) -> None:
     finally:
         pyfuse3.readdir_reply = original
     await ops.releasedir(fh)
+    dots, entries = entries[:2], entries[2:]
+    assert [(name, inode) for name, inode, _ in dots] == [(b".", many.st_ino), (b"..", many_parent)]
     assert [e[0].decode() for e in entries] == names  # nothing skipped or repeated
     inodes = [e[1] for e in entries]
     assert len(set(inodes)) == 100_000
     assert all(ops.inodes.get(i).nlookup == 1 for i in inodes)  # one per entry replied
     await ops.forget([(i, 1) for i in inodes])
-    await ops.forget([(many.st_ino, 1)])
+    await forget_all(ops)
     assert ops.ns.trees_loaded == 0
 
 
@@ -176,9 +180,63 @@ async def test_listing_handles_are_snapshots_and_new_versions_appear(
         new = [e[0] for e in await collector.listing(ops, fh2)]
     finally:
         pyfuse3.readdir_reply = original
-    assert old == [b"v0", b"latest"]
-    assert new == [b"v0", b"v1", b"latest"]
-    assert await ops.readlink((await walk(ops, "proj", "ds", "latest")).st_ino) == b"v1"
+    assert old == [b".", b"..", b"v0", b"latest"]
+    assert new == [b".", b"..", b"v0", b"v1", b"latest"]
+    latest = (await walk(ops, "proj", "ds", "latest")).st_ino
+    assert await ops.getxattr(latest, b"user.artfs.version") == b"v1"
+
+
+async def read_all(ops: Operations, *names: str) -> bytes:
+    fi = await ops.open((await walk(ops, *names)).st_ino, os.O_RDONLY)
+    try:
+        return await ops.read(fi.fh, 0, 1 << 20)
+    finally:
+        await ops.release(fi.fh)
+
+
+async def forget_all(ops: Operations) -> None:
+    await ops.forget([(n.inode, n.nlookup) for n in list(ops.inodes) if n.nlookup])
+
+
+@pytest.mark.trio
+async def test_aliases_are_directories_of_the_version_they_named(client: Client, tmp_path) -> None:
+    put(client, tmp_path / "v0", "proj/ds", {"a/b/x.txt": b"x0", "top.txt": b"t0"})
+    ops = make_ops(client)
+    old = await walk(ops, "proj", "ds", "latest")
+    assert stat.S_ISDIR(old.st_mode) and old.attr_timeout == IMMUTABLE_TIMEOUT
+    assert old.entry_timeout == TTL  # the name may move; what it shows may not
+    assert await ops.getxattr(old.st_ino, b"user.artfs.version") == b"v0"
+    assert await ops.getxattr(old.st_ino, b"user.artfs.alias") == b"latest"
+    # a file is one inode (one page cache) under the alias and the version; a directory is
+    # the alias's own (the kernel allows a directory one parent)
+    via_alias = await walk(ops, "proj", "ds", "latest", "a", "b", "x.txt")
+    assert via_alias.st_ino == (await walk(ops, "proj", "ds", "v0", "a", "b", "x.txt")).st_ino
+    dirs = [await walk(ops, "proj", "ds", top, "a") for top in ("latest", "v0")]
+    assert dirs[0].st_ino != dirs[1].st_ino
+    assert (await ops.lookup(old.st_ino, b"missing")).entry_timeout == IMMUTABLE_TIMEOUT
+    assert ops.ns.trees_loaded == 2  # v0's, and latest's showing it
+
+    put(client, tmp_path / "v1", "proj/ds", {"a/b/x.txt": b"x1", "top.txt": b"t1"})
+    ops.ns.refresh()  # (the TTL ran out)
+    new = await walk(ops, "proj", "ds", "latest")
+    assert new.st_ino != old.st_ino
+    assert await ops.getxattr(new.st_ino, b"user.artfs.version") == b"v1"
+    assert await read_all(ops, "proj", "ds", "latest", "top.txt") == b"t1"
+    # whoever is inside the old one (a cwd, an open directory) still sees v0
+    assert await ops.getxattr(old.st_ino, b"user.artfs.version") == b"v0"
+    fh = await ops.opendir(old.st_ino)
+    await forget_all(ops)
+    assert ops.ns.trees_loaded == 2  # the open directory holds the old alias's tree and v0's
+    top = await ops.lookup(old.st_ino, b"top.txt")
+    fi = await ops.open(top.st_ino, os.O_RDONLY)
+    assert await ops.read(fi.fh, 0, 100) == b"t0"
+    await ops.release(fi.fh)
+    await ops.releasedir(fh)
+    await forget_all(ops)
+    assert ops.ns.trees_loaded == 0
+    # loaded again, the old alias's tree gets the same inodes
+    again = await ops.lookup(old.st_ino, b"a")
+    assert again.st_ino == dirs[0].st_ino
 
 
 @pytest.mark.trio
@@ -245,6 +303,10 @@ async def test_xattrs_name_the_version_and_the_content(client: Client, tmp_path)
     with pytest.raises(pyfuse3.FUSEError) as caught:
         await ops.getxattr(file, b"user.other")
     assert caught.value.errno == pyfuse3.ENOATTR
+    for name in (b"security.selinux", b"system.posix_acl_access", b"trusted.x"):
+        with pytest.raises(pyfuse3.FUSEError) as caught:  # ls -l then stops asking
+            await ops.getxattr(file, name)
+        assert caught.value.errno == errno.ENOTSUP
 
 
 @pytest.mark.trio
@@ -278,3 +340,34 @@ async def test_sequential_reads_get_readahead_and_each_chunk_is_fetched_once(
     await ops.release(fi.fh)
     assert client.cache.fetched_chunks == 64  # readahead and reads never fetched one twice
     ops.reader.files.close()
+
+
+@pytest.mark.trio
+async def test_a_held_chunk_file_outlives_its_eviction(client: Client, tmp_path) -> None:
+    """One open chunk file at most, 48 readers of 8 chunks, each holding its chunk across
+    awaits while the others open (and so evict) theirs: each reads its own chunk's bytes,
+    and once all are done no descriptor is left open but the one the LRU keeps."""
+    data = random.Random(6).randbytes(8 * (64 << 10))
+    put(client, tmp_path / "d", "proj/ev", {"ev.bin": data})
+    chunks = client.backend.manifest(client.path("proj/ev:v0"))[1].get("ev.bin").chunks
+    files = ChunkFiles(client.cache, client.backend, MountStats(), max_open=1)
+    wrong, seen, evicted = [], set(), []
+
+    async def reader(n: int) -> None:
+        chunk = chunks[n % len(chunks)]
+        with await files.open(chunk.digest, chunk.size) as held:
+            seen.add(held)
+            await trio.sleep(0.01 * (n % 3))  # others run, evicting this one from the LRU
+            if digest_bytes(os.pread(held.fd, chunk.size, 0)) != chunk.digest:
+                wrong.append(n)
+            if held.evicted:
+                evicted.append(n)
+
+    async with trio.open_nursery() as readers:
+        for n in range(48):
+            readers.start_soon(reader, n)
+    assert wrong == []
+    assert len(evicted) > len(chunks)  # read while evicted from the LRU (and still open)
+    assert [f.digest for f in seen if f.fd >= 0] == files.open_digests()  # no fd left over
+    files.close()
+    assert all(f.fd == -1 for f in seen)

@@ -13,6 +13,7 @@ from .staging import print_reports
 # fstab option -> `artfs mount` flag
 FSTAB_FLAGS = {
     "cache_size": "--cache-size",
+    "open_chunks": "--open-chunks",
     "metadata_ttl": "--metadata-ttl",
     "entity": "--entity",
     "run": "--run",
@@ -92,6 +93,13 @@ def fstab_argv(argv: list[str], commands: set[str]) -> list[str] | None:
 )
 @click.option("--cache-size", help="Bound the chunk cache (e.g. 10GB); evicts LRU chunks.")
 @click.option(
+    "--open-chunks",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Verified chunk files the daemon keeps open for fast reads.",
+)
+@click.option(
     "--run", help="Record every version read as used by this run ([entity/][project/]run_id)."
 )
 @click.option(
@@ -121,6 +129,7 @@ def mount(
     entity: str | None,
     metadata_ttl: str,
     cache_size: str | None,
+    open_chunks: int,
     run: str | None,
     options: tuple[str, ...],
     log_file: str | None,
@@ -146,6 +155,7 @@ def mount(
             entity=entity,
             metadata_ttl=parse_duration(metadata_ttl),
             cache_size=parse_size(cache_size) if cache_size else None,
+            open_chunks=open_chunks,
             run=_run_path(run, entity),
             foreground=foreground,
             fuse_options=fuse_options,

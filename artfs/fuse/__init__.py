@@ -4,7 +4,8 @@ Modules, one job each:
 
 - ``nodes``: what an inode is (root, project, artifact, version, alias, directory, file) and
   the attributes the kernel gets for it;
-- ``tree``: a version's directories and files, built once from its immutable manifest;
+- ``tree``: a version's directories and files, built once from its immutable manifest, and
+  an alias's directories showing them;
 - ``inodes``: stable inode numbers, the kernel's lookup counts and ``forget``;
 - ``namespace``: the levels above the files, listed from the store through a TTL cache;
 - ``reader``: lazy, verified chunk reads with readahead;

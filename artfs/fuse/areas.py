@@ -206,10 +206,8 @@ class StagingNamespace(Namespace):
         self.release(tree)
 
     async def _latest(self, artifact: ArtifactNode) -> VersionNode | None:
-        listing = await self.listing(artifact)
-        latest = listing.index.get(b"latest")
-        version = listing.index.get(latest.target) if isinstance(latest, AliasNode) else None
-        return version if isinstance(version, VersionNode) else None
+        latest = (await self.listing(artifact)).index.get(b"latest")
+        return latest.version if isinstance(latest, AliasNode) else None
 
     def owner(self, area: StagingArea) -> ArtifactNode | None:
         return self._owners.get(area.key)

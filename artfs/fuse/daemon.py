@@ -57,7 +57,7 @@ from .control import (
     write_record,
 )
 from .metrics import MetricsServer, MountCollector
-from .reader import ChunkFiles, Reader
+from .reader import MAX_OPEN_CHUNKS, ChunkFiles, Reader
 from .stats import MountStats
 from .system import FSTYPE, find_mount, raise_fd_limit, running, sd_notify, set_readahead
 from .writable import WritableOperations
@@ -75,6 +75,7 @@ class MountOptions:
     entity: str | None = None
     metadata_ttl: float = DEFAULT_TTL
     cache_size: int | None = None
+    open_chunks: int = MAX_OPEN_CHUNKS
     run: str | None = None
     foreground: bool = False
     fuse_options: list[str] = field(default_factory=list)
@@ -214,7 +215,7 @@ def serve(opts: MountOptions, config: Config, ready: Callable[[], object]) -> No
         stats = MountStats(opts.mountpoint)
         staging = staging_root(config, entity)
         namespace = StagingNamespace(client.backend, entity, opts.metadata_ttl, staging)
-        files = ChunkFiles(client.cache, client.backend, stats)
+        files = ChunkFiles(client.cache, client.backend, stats, opts.open_chunks)
         usage = UsageRecorder(client.backend, opts.run) if opts.run else None
         record = record_path(config, opts.mountpoint)
         ops = WritableOperations(

@@ -2,12 +2,14 @@
 lookup counts.
 
 A number is never reused within a mount, so ``generation`` can stay 0. A named thing
-(project, artifact, version directory, alias) keeps the number it got first, keyed by its
-identity; a version's tree gets a contiguous range the first time it is loaded and the same
-range whenever it is loaded again (its layout derives from the immutable manifest).
+(project, artifact, version directory, alias and the version it names) keeps the number it
+got first, keyed by its identity; a tree gets a contiguous range the first time it is loaded
+and the same range whenever it is loaded again (its layout derives from the immutable
+manifest).
 
 Every reply that hands the kernel an inode (lookup, each readdirplus entry) adds one to the
-node's count and to its tree's; ``forget`` takes them off. A tree whose count and open
+node's count and to its owner tree's (a file's is its version's, however it was reached);
+``forget`` takes them off. A tree whose count and open
 handles are both zero may be dropped (see ``Namespace.release``).
 """
 
@@ -18,7 +20,7 @@ from collections.abc import Hashable, Iterator
 import pyfuse3
 
 from .nodes import Node
-from .tree import VersionTree
+from .tree import Tree
 
 
 class InodeTable:
@@ -45,12 +47,12 @@ class InodeTable:
     def add(self, node: Node) -> None:
         self._nodes[node.inode] = node
 
-    def add_tree(self, tree: VersionTree) -> None:
+    def add_tree(self, tree: Tree) -> None:
         nodes = self._nodes
         for node in tree.nodes:
             nodes[node.inode] = node
 
-    def drop_tree(self, tree: VersionTree) -> None:
+    def drop_tree(self, tree: Tree) -> None:
         nodes = self._nodes
         for node in tree.nodes:
             nodes.pop(node.inode, None)
@@ -67,7 +69,7 @@ class InodeTable:
         if node.owner is not None:
             node.owner.refs += 1
 
-    def forget(self, inode: int, count: int) -> VersionTree | None:
+    def forget(self, inode: int, count: int) -> Tree | None:
         """The kernel dropped ``count`` references; returns the node's tree if that tree is
         now unreferenced."""
         node = self._nodes.get(inode)

@@ -1,11 +1,15 @@
 """The mount's levels above the files: root → projects → artifacts → versions and aliases,
-and the version trees below them.
+and the trees below them.
 
 Listings come from the store (blocking Backend calls, run on worker threads) and are kept for
 the metadata TTL in a cachetools ``TTLCache``; one task fetches a listing however many ask at
 once, and lookups in a listed directory cost no store call. A version's tree is loaded from
-its manifest on first use and dropped once the kernel has forgotten all its inodes and
-nothing in it is open.
+its manifest on first use, an alias's tree from its version's, and each is dropped once the
+kernel has forgotten all its inodes and nothing in it is open.
+
+An alias in a listing is the node of the pair (alias, version it names now): when the alias
+moves, the next listing puts another node under its name, and the old one, with its tree,
+lives on for whoever still holds it (inode numbers are never reused, so it stays valid).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from .nodes import (
     VersionNode,
     negative,
 )
-from .tree import VersionTree
+from .tree import AliasTree, Tree, VersionTree
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,7 +102,7 @@ class Namespace:
     async def lookup(self, parent: Node, name: bytes) -> Node | None:
         if isinstance(parent, DirNode):
             return parent.index.get(name)
-        if isinstance(parent, VersionNode):
+        if isinstance(parent, VersionNode):  # (aliases too)
             tree = await self.tree(parent)
             found = tree.root.index.get(name)
             if found is None:
@@ -107,8 +111,9 @@ class Namespace:
         return (await self.listing(parent)).index.get(name)
 
     def negative(self, parent: Node) -> pyfuse3.EntryAttributes:
-        """The kernel may remember a missing name inside a version for a day, elsewhere for
-        the TTL (a version logged meanwhile must appear)."""
+        """The kernel may remember a missing name inside a version or alias for a day (an
+        alias's inode shows one version), elsewhere for the TTL (a version logged meanwhile
+        must appear)."""
         immutable = isinstance(parent, (DirNode, VersionNode))
         return self._negative_immutable if immutable else self._negative_ttl
 
@@ -128,10 +133,6 @@ class Namespace:
                 if exc.errno != errno.ENOENT:
                     raise
         return node.attr
-
-    async def readlink(self, node: AliasNode) -> bytes:
-        await self.fresh_attr(node)
-        return node.target
 
     # -- listings of the levels above the files --------------------------------------------
 
@@ -222,45 +223,57 @@ class Namespace:
             version.update(info, self.ttl)
             out.append(version)
             for name in info.aliases:
-                alias: AliasNode = self._meta(
-                    AliasNode, ("alias", collection, name), name.encode(), artifact
-                )
+                key = ("alias", collection, name, info.number)
+                alias: AliasNode = self._meta(AliasNode, key, name.encode(), artifact)
+                alias.version = version
                 alias.update(info, self.ttl)
                 aliases.append(alias)
         return out + sorted(aliases, key=lambda a: a.name)
 
-    # -- version trees ---------------------------------------------------------------------
+    # -- the trees below versions and aliases --------------------------------------------
 
-    async def tree(self, version: VersionNode) -> VersionTree:
-        tree = version.tree
-        if tree is not None:
-            return tree
-        return await self._flights.run(("tree", version.inode), lambda: self._load(version))
+    async def tree(self, node: VersionNode) -> Tree:
+        """``node``'s tree, loaded if need be. Use it before the next await: once nothing
+        refers to it, a tree may be dropped (a waiter for a load finds it gone, and loops)."""
+        while node.tree is None:
+            await self._flights.run(("tree", node.inode), lambda: self._load(node))
+        return node.tree
 
-    async def _load(self, version: VersionNode) -> VersionTree:
-        info = version.info
-        path = info.path
+    async def _load(self, node: VersionNode) -> None:
+        tree: Tree
+        if isinstance(node, AliasNode):
+            version = await self.tree(node.version)
+            assert isinstance(version, VersionTree)
+            tree = AliasTree(version)
+        else:
+            info = node.info
+            path = info.path
 
-        def load() -> VersionTree:
-            _, manifest = self.backend.manifest(path)
-            return VersionTree(info, manifest)
+            def load() -> VersionTree:
+                _, manifest = self.backend.manifest(path)
+                return VersionTree(info, manifest)
 
-        tree = await self.call(f"reading the manifest of {path}", load)
-        base = self.inodes.number(("tree", path.collection, info.number), len(tree.nodes))
-        tree.number(base, version.inode)
+            tree = await self.call(f"reading the manifest of {path}", load)
+        base = self.inodes.number(("tree", node.inode), len(tree.nodes))
+        tree.number(base, node.inode)
         self.inodes.add_tree(tree)
-        version.tree = tree
+        node.tree = tree
         self.trees_loaded += 1
-        log.debug("loaded %s: %d entries, inodes %d..", path, len(tree.nodes), base)
-        return tree
+        log.debug("loaded %r: %d entries, inodes %d..", node, len(tree.nodes), base)
 
-    def release(self, tree: VersionTree) -> None:
-        """Drop a tree nothing refers to any more (it is loaded again when needed)."""
-        if tree.refs or tree.opened:
+    def release(self, tree: Tree) -> None:
+        """Drop a tree nothing refers to any more (it is loaded again when needed), with the
+        version's or alias trees it lives with."""
+        version = tree.version if isinstance(tree, AliasTree) else tree
+        assert isinstance(version, VersionTree)
+        together = [version, *version.aliases]
+        if any(t.used for t in together):
             return
-        version = self.inodes.get(tree.root.inode)
-        if isinstance(version, VersionNode) and version.tree is tree:
-            version.tree = None
-        self.inodes.drop_tree(tree)
-        self.trees_loaded -= 1
-        log.debug("dropped the tree of %s", tree.info.path)
+        for t in together:
+            node = self.inodes.get(t.root.inode)
+            if isinstance(node, VersionNode) and node.tree is t:
+                node.tree = None
+                self.inodes.drop_tree(t)
+                self.trees_loaded -= 1
+                log.debug("dropped the tree of %r", node)
+        version.aliases.clear()

@@ -19,7 +19,7 @@ from ..core.names import ArtifactPath
 from ..core.records import CollectionInfo, ProjectInfo, VersionInfo
 
 if TYPE_CHECKING:
-    from .tree import VersionTree
+    from .tree import Tree
 
 IMMUTABLE_TIMEOUT = 86400.0
 BLOCK_SIZE = 128 << 10  # st_blksize: tools size their buffers from it
@@ -80,8 +80,8 @@ def negative(timeout: float) -> pyfuse3.EntryAttributes:
 
 
 class Node:
-    """One inode. ``nlookup`` is the kernel's lookup count; ``owner`` is the version tree
-    a node belongs to (None above the versions)."""
+    """One inode. ``nlookup`` is the kernel's lookup count; ``owner`` is the tree a node
+    belongs to (None above the versions)."""
 
     __slots__ = ("_attr", "inode", "name", "nlookup", "owner")
     is_dir = True
@@ -90,7 +90,7 @@ class Node:
         self.inode = inode
         self.name = name
         self.nlookup = 0
-        self.owner: VersionTree | None = None
+        self.owner: Tree | None = None
         self._attr: pyfuse3.EntryAttributes | None = None
 
     @property
@@ -170,7 +170,7 @@ class VersionNode(MetaNode):
 
     def __init__(self, inode: int, name: bytes, parent: Node | None):
         super().__init__(inode, name, parent)
-        self.tree: VersionTree | None = None
+        self.tree: Tree | None = None
 
     def update(self, info: VersionInfo, ttl: float) -> None:
         self.info = info
@@ -186,27 +186,27 @@ class VersionNode(MetaNode):
         }
 
 
-class AliasNode(MetaNode):
-    """An alias as a symlink to its version directory (``latest -> v2``)."""
+class AliasNode(VersionNode):
+    """An alias (``latest``, ``best``): a read-only directory showing ``version``, the version
+    it named when this node was made. Its inode is specific to the pair (alias, version), so a
+    moved alias gives its name a new inode, while this one goes on showing the version it
+    resolved to whoever is inside it (a cwd, an open directory or file)."""
 
-    __slots__ = ("target",)
-    is_dir = False
-    target: bytes
+    __slots__ = ("version",)
+    version: VersionNode
 
-    def update(self, version: VersionInfo, ttl: float) -> None:
-        self.target = version.label.encode()
-        mode = stat.S_IFLNK | 0o777
-        size = len(self.target)
-        self._attr = attributes(self.inode, mode, size, ns(version.created_at), 1, ttl, ttl)
+    def xattrs(self) -> dict[bytes, bytes]:
+        return {**super().xattrs(), b"user.artfs.alias": self.name}
 
 
 class DirNode(Node):
-    """A directory inside a version."""
+    """A directory inside a version or alias; ``parent`` is None for the top one."""
 
-    __slots__ = ("children", "index", "nsubdirs")
+    __slots__ = ("children", "index", "nsubdirs", "parent")
 
-    def __init__(self, name: bytes):
+    def __init__(self, name: bytes, parent: DirNode | None = None):
         super().__init__(0, name)
+        self.parent = parent
         self.children: list[Node] = []
         self.index: dict[bytes, Node] = {}
         self.nsubdirs = 0
@@ -232,6 +232,9 @@ class FileNode(Node):
         self.entry = entry
 
     def make_attr(self) -> pyfuse3.EntryAttributes:
+        """The one place a file's mode and times are decided (0444 and the version's time,
+        until manifest entries carry their own); the same through a version or an alias,
+        since ``owner`` is always the version's tree."""
         assert self.owner is not None
         mode = stat.S_IFREG | 0o444
         t = IMMUTABLE_TIMEOUT

@@ -7,6 +7,21 @@ with no thread hop. Opening, checking and fetching run on worker threads, one ta
 chunk however many readers wait for it. Sequential readers get the next chunks opened ahead
 of them, in a window that grows with the run they have read, so a reader of the first
 megabyte of a big file costs one chunk, and a reader of all of it never waits for a fetch.
+
+The lifetime of an open chunk file (a ``ChunkFile``) is what keeps a read from serving the
+wrong bytes: once a descriptor is closed, the next ``open`` anywhere in the daemon may get
+the same number for another file, so a reader holding a bare number across an ``await``
+could read another chunk's bytes, unverified. Hence:
+
+- the open files are an LRU of at most ``max_open``; evicting one only marks it, and its
+  descriptor is closed once it is also unused;
+- ``ChunkFiles.open`` returns a file with a reference taken (``with await files.open(..) as
+  f:`` gives it back): while a reader holds one, ``f.fd`` stays open and is that chunk's,
+  across any number of awaits (a copy on a worker thread, say);
+- ``ChunkFiles.cached`` returns a file without a reference, valid until the caller's next
+  await: the inline read path uses it for one ``pread`` and nothing else;
+- a task that waited for another to open a chunk checks that the file is still open when
+  it resumes (others ran meanwhile and may have evicted it), and opens it again if not.
 """
 
 from __future__ import annotations
@@ -43,8 +58,38 @@ READAHEAD_MAX_CHUNKS = 8  # ...or this many chunks
 SEQUENTIAL_SLACK = 4 << 20  # requests arriving a little out of order still count as sequential
 
 
+class ChunkFile:
+    """A verified chunk file the daemon holds open; ``fd`` is -1 once closed. ``refs``
+    counts the readers holding it; ``evicted``, that it left the LRU."""
+
+    __slots__ = ("digest", "evicted", "fd", "refs")
+
+    def __init__(self, digest: str, fd: int):
+        self.digest = digest
+        self.fd = fd
+        self.refs = 0
+        self.evicted = False
+
+    def __enter__(self) -> ChunkFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.refs -= 1
+        self._close_if_done()
+
+    def evict(self) -> None:
+        self.evicted = True
+        self._close_if_done()
+
+    def _close_if_done(self) -> None:
+        if self.evicted and not self.refs and self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class ChunkFiles:
-    """Open, verified chunk files shared by every reader (an LRU of file descriptors)."""
+    """Open, verified chunk files shared by every reader: an LRU of at most ``max_open``
+    (plus the evicted ones readers still hold)."""
 
     def __init__(
         self,
@@ -56,25 +101,31 @@ class ChunkFiles:
         self.cache = cache
         self.backend = backend
         self.stats = stats
-        self.max_open = max_open
-        self._fds: OrderedDict[str, int] = OrderedDict()
-        self._flights: SingleFlight[int] = SingleFlight()
+        self.max_open = max(max_open, 1)
+        self._files: OrderedDict[str, ChunkFile] = OrderedDict()
+        self._flights: SingleFlight[ChunkFile] = SingleFlight()
         self._limiter = trio.CapacityLimiter(FETCHERS)
         self.nursery: trio.Nursery | None = None
 
-    def cached(self, digest: str) -> int | None:
-        fd = self._fds.get(digest)
-        if fd is not None:
-            self._fds.move_to_end(digest)
-        return fd
+    def cached(self, digest: str) -> ChunkFile | None:
+        """The chunk's file if it is open: no reference, so valid until the next await."""
+        found = self._files.get(digest)
+        if found is not None:
+            self._files.move_to_end(digest)
+        return found
 
-    async def open(self, digest: str, size: int) -> int:
-        fd = self.cached(digest)
-        if fd is not None:
-            return fd
-        return await self._flights.run(digest, lambda: self._open(digest, size))
+    async def open(self, digest: str, size: int) -> ChunkFile:
+        """The chunk's file, opened (fetched, checked) if need be, with a reference for the
+        caller: ``with await files.open(digest, size) as f:``."""
+        while True:
+            found = self.cached(digest)
+            if found is None:
+                found = await self._flights.run(digest, lambda: self._open(digest, size))
+            if found.fd >= 0:  # (a waiter resumes after others ran: it may be closed now)
+                found.refs += 1
+                return found
 
-    async def _open(self, digest: str, size: int) -> int:
+    async def _open(self, digest: str, size: int) -> ChunkFile:
         failures = 0
         if size <= INLINE_CHECK_MAX:
             try:
@@ -108,38 +159,38 @@ class ChunkFiles:
             log.error("cannot fetch chunk %s: %s: reads of it fail with EIO", digest, exc)
         return pyfuse3.FUSEError(errno.EIO)
 
-    def _keep(self, digest: str, fd: int) -> int:
-        old = self._fds.pop(digest, None)
-        if old is not None:
-            os.close(old)
-        self._fds[digest] = fd
-        while len(self._fds) > self.max_open:
-            _, victim = self._fds.popitem(last=False)
-            os.close(victim)
-        return fd
+    def _keep(self, digest: str, fd: int) -> ChunkFile:
+        self.drop(digest)
+        found = self._files[digest] = ChunkFile(digest, fd)
+        while len(self._files) > self.max_open:
+            self._files.popitem(last=False)[1].evict()
+        return found
 
     def prefetch(self, digest: str, size: int) -> None:
         """Open (fetching if needed) a chunk in the background."""
-        if self.nursery is None or digest in self._fds or self._flights.running(digest):
+        if self.nursery is None or digest in self._files or self._flights.running(digest):
             return
         self.stats.readahead_chunks += 1
         self.nursery.start_soon(self._prefetch, digest, size)
 
     async def _prefetch(self, digest: str, size: int) -> None:
-        with contextlib.suppress(pyfuse3.FUSEError):  # logged; a reader gets the error
-            await self.open(digest, size)
+        with contextlib.suppress(pyfuse3.FUSEError), await self.open(digest, size):
+            pass  # (logged; a reader gets the error)
 
     def drop(self, digest: str) -> None:
-        fd = self._fds.pop(digest, None)
-        if fd is not None:
-            os.close(fd)
+        found = self._files.pop(digest, None)
+        if found is not None:
+            found.evict()
 
     def open_digests(self) -> list[str]:
-        return list(self._fds)
+        return list(self._files)
 
     def close(self) -> None:
-        while self._fds:
-            os.close(self._fds.popitem()[1])
+        """Close every file (the mount is over: no reader is left)."""
+        while self._files:
+            found = self._files.popitem()[1]
+            found.refs = 0
+            found.evict()
 
 
 class OpenFile:
@@ -177,13 +228,14 @@ class Reader:
         start, chunk = offsets[index], chunks[index]
         try:
             if end <= start + chunk.size:  # the usual case: inside one chunk
-                fd = self.files.cached(chunk.digest)
-                if fd is None:
-                    self.stats.waiting_reads += 1
-                    fd = await self.files.open(chunk.digest, chunk.size)
-                else:
+                found = self.files.cached(chunk.digest)
+                if found is not None:  # no await until the pread: no reference needed
                     self.stats.inline_reads += 1
-                data = os.pread(fd, end - off, off - start)
+                    data = os.pread(found.fd, end - off, off - start)
+                else:
+                    self.stats.waiting_reads += 1
+                    with await self.files.open(chunk.digest, chunk.size) as opened:
+                        data = os.pread(opened.fd, end - off, off - start)
                 if len(data) != end - off:
                     raise self._short(chunk.digest)
             else:
@@ -218,8 +270,8 @@ class Reader:
         while off < end:
             start, chunk = offsets[index], chunks[index]
             stop = min(end, start + chunk.size)
-            fd = await self.files.open(chunk.digest, chunk.size)
-            part = os.pread(fd, stop - off, off - start)
+            with await self.files.open(chunk.digest, chunk.size) as opened:
+                part = os.pread(opened.fd, stop - off, off - start)
             if len(part) != stop - off:
                 raise self._short(chunk.digest)
             parts.append(part)

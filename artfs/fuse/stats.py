@@ -42,6 +42,7 @@ class MountStats:
         self.commits = 0  # of staging areas with changes, by this mount (not its unmount)
         self.commit_failures = 0
         self.commit_seconds = 0.0
+        self.requests: Counter[str] = Counter()
 
     def read(self, size: int) -> None:
         self.reads += 1
@@ -77,6 +78,7 @@ class MountStats:
             "commits": self.commits,
             "commit_failures": self.commit_failures,
             "commit_seconds": round(self.commit_seconds, 3),
+            "requests": dict(self.requests),
             "rss_kib": _kib("VmRSS"),
             "peak_rss_kib": _kib("VmHWM"),
             **extra,

@@ -1,8 +1,14 @@
-"""A version's files as directories and files, built once from its immutable manifest.
+"""The nodes below a version or alias directory, loaded and dropped together.
 
-Nodes are laid out in sorted-path order, so building the tree of the same version again
-gives every path the same position: with the inode range the table keeps per version, a
-dropped and reloaded tree gets the same inode numbers.
+A version's tree is built once from its immutable manifest. Nodes are laid out in
+sorted-path order, so building the tree of the same version again gives every path the same
+position: with the inode range the table keeps per tree, a dropped and reloaded tree gets the
+same inode numbers.
+
+An alias's tree shows a version's tree: the version's file nodes themselves (a file has one
+inode and one page cache however it is reached) under directories of the alias's own (the
+kernel allows a directory only one parent). A version's tree and the alias trees showing it
+live and go together: they are dropped once none of them is referenced or open.
 """
 
 from __future__ import annotations
@@ -12,43 +18,25 @@ from ..core.records import VersionInfo
 from .nodes import DirNode, FileNode, Node, fsname, ns
 
 
-class VersionTree:
-    """``root`` lists the version directory; ``nodes`` are the other entries in layout order.
+class Tree:
+    """``root`` lists the version or alias directory; ``nodes`` are the other entries this
+    tree owns, in layout order.
 
-    ``refs`` is the sum of the kernel's lookup counts on the nodes, ``opened`` the number of
-    open files and directories in the tree: at zero and zero the tree may be dropped.
+    ``refs`` is the sum of the kernel's lookup counts on the nodes it owns, ``opened`` the
+    number of open files and directories in it.
     """
 
-    def __init__(self, info: VersionInfo, manifest: Manifest):
+    def __init__(self, info: VersionInfo):
         self.info = info
         self.mtime_ns = ns(info.created_at)
         self.root = DirNode(b"")
         self.nodes: list[Node] = []
         self.refs = 0
         self.opened = 0
-        self._build(manifest)
 
-    def _build(self, manifest: Manifest) -> None:
-        dirs: dict[str, DirNode] = {"": self.root}
-        last_dir, parent = "", self.root
-        for entry in sorted(manifest, key=lambda e: e.path.split("/")):
-            dir_path, _, base = entry.path.rpartition("/")
-            if dir_path != last_dir:
-                parent = self._directory(dirs, dir_path)
-                last_dir = dir_path
-            self._add(parent, FileNode(fsname(base), entry))
-        for directory in dirs.values():
-            directory.finish()
-
-    def _directory(self, dirs: dict[str, DirNode], path: str) -> DirNode:
-        found = dirs.get(path)
-        if found is not None:
-            return found
-        parent_path, _, base = path.rpartition("/")
-        parent = self._directory(dirs, parent_path)
-        node = dirs[path] = DirNode(fsname(base))
-        self._add(parent, node)
-        return node
+    @property
+    def used(self) -> bool:
+        return bool(self.refs or self.opened)
 
     def _add(self, parent: DirNode, node: Node) -> None:
         node.owner = self
@@ -62,3 +50,53 @@ class VersionTree:
         for offset, node in enumerate(self.nodes):
             node.inode = base + offset
             node._attr = None
+
+
+class VersionTree(Tree):
+    """A version's tree; ``aliases`` are the alias trees showing it, loaded meanwhile."""
+
+    def __init__(self, info: VersionInfo, manifest: Manifest):
+        super().__init__(info)
+        self.aliases: list[AliasTree] = []
+        dirs: dict[str, DirNode] = {"": self.root}
+        last_dir, parent = "", self.root
+        for entry in sorted(manifest, key=lambda e: e.path.split("/")):
+            dir_path, _, base = entry.path.rpartition("/")
+            if dir_path != last_dir:
+                parent = self._directory(dirs, dir_path)
+                last_dir = dir_path
+            self._add(parent, FileNode(fsname(base), entry))
+        for directory in dirs.values():
+            directory.finish()
+
+    def _directory(self, dirs: dict[str, DirNode], path: str) -> DirNode:
+        missing = []  # the path's directories not made yet, deepest first
+        while path not in dirs:
+            missing.append(path)
+            path = path.rpartition("/")[0]
+        parent = dirs[path]
+        for path in reversed(missing):
+            node = dirs[path] = DirNode(fsname(path.rpartition("/")[2]), parent)
+            self._add(parent, node)
+            parent = node
+        return parent
+
+
+class AliasTree(Tree):
+    """An alias's view of ``version``: its own directories, the version's files."""
+
+    def __init__(self, version: VersionTree):
+        super().__init__(version.info)
+        self.version = version
+        version.aliases.append(self)
+        stack = [(version.root, self.root)]
+        while stack:
+            source, mirror = stack.pop()
+            for child in source.children:
+                if isinstance(child, DirNode):
+                    own = DirNode(child.name, mirror)
+                    stack.append((child, own))
+                    self._add(mirror, own)
+                else:
+                    mirror.children.append(child)
+            mirror.finish()

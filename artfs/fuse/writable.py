@@ -210,7 +210,8 @@ class WritableOperations(Operations):
         out = os.open(dest, os.O_WRONLY | os.O_CLOEXEC)
         try:
             for chunk in entry.chunks:
-                fd = os.dup(await self.reader.files.open(chunk.digest, chunk.size))
+                with await self.reader.files.open(chunk.digest, chunk.size) as opened:
+                    fd = os.dup(opened.fd)  # (a position of its own)
                 await trio.to_thread.run_sync(_copy_chunk, fd, out, chunk.size)
         finally:
             os.close(out)
@@ -383,7 +384,7 @@ class WritableOperations(Operations):
         directory = self._staged_dirs.get(fh)
         if directory is None:
             return await super().readdir(fh, start_id, token)
-        children, _ = self._dirs[fh]
+        children = self._dirs[fh].children
         for position in range(start_id, len(children)):
             node = children[position]
             if node.parent is not directory:  # type: ignore[attr-defined]
