@@ -277,7 +277,8 @@ def _stamped(path: Path, size: int, chunk: int) -> None:
 
 @pytest.mark.slow
 def test_lazy_reads_fetch_only_what_is_read(embedded: StoreEnv) -> None:
-    """A 1 GiB file in 16 MiB chunks: listing fetches nothing, its first MiB one chunk."""
+    """A 1 GiB file in 16 MiB chunks: listing opens nothing, its first MiB one chunk, read in
+    place from the embedded store (the chunk cache stays empty)."""
     store_env = embedded
     data = store_env.tmp / "data"
     data.mkdir()
@@ -296,17 +297,17 @@ def test_lazy_reads_fetch_only_what_is_read(embedded: StoreEnv) -> None:
         assert "1073741824" in listing and "small.txt" in listing
         sh("find", version)
         sh("stat", version / "big.bin")
-        assert cached_chunks(store_env) == [] and m.stats()["chunks_fetched"] == 0
+        assert m.stats()["in_place_chunks"] == 0
         head = sh("sh", "-c", f"head -c 1048576 '{version}/big.bin' | sha256sum").stdout
         assert head.split()[0] == hashlib.sha256(first_mib).hexdigest()
-        assert 1 <= len(cached_chunks(store_env)) <= 2
-        assert m.stats()["chunks_fetched"] <= 2
-        before = len(cached_chunks(store_env))
+        assert 1 <= m.stats()["in_place_chunks"] <= 2
+        before = m.stats()["in_place_chunks"]
         piece = sh(
             "sh", "-c", f"dd if='{version}/big.bin' bs=1M skip=700 count=1 status=none | sha256sum"
         ).stdout
         assert piece.split()[0] == hashlib.sha256(middle).hexdigest()
-        assert len(cached_chunks(store_env)) - before <= 2
+        assert m.stats()["in_place_chunks"] - before <= 2
+        assert cached_chunks(store_env) == [] and m.stats()["chunks_fetched"] == 0
 
 
 def test_concurrent_readers_fetch_each_chunk_once(store_env: StoreEnv) -> None:
@@ -340,7 +341,12 @@ def test_concurrent_readers_fetch_each_chunk_once(store_env: StoreEnv) -> None:
         with ThreadPoolExecutor(16) as pool:
             results = list(pool.map(reader, range(16)))
         assert all(r == files for r in results)
-        assert m.stats()["chunks_fetched"] == len(chunks)
+        stats = m.stats()
+    if store_env.kind == "embedded":  # read in place: each chunk opened (and checked) once
+        assert stats["in_place_chunks"] == len(chunks) and stats["chunks_fetched"] == 0
+        assert cached_chunks(store_env) == []
+    else:
+        assert stats["chunks_fetched"] == len(chunks)
         assert len(cached_chunks(store_env)) == len(chunks)
 
 
@@ -389,8 +395,8 @@ def test_every_byte_is_right_while_open_chunks_are_evicted(embedded: StoreEnv) -
         assert stats["waiting_reads"] > 128  # readers did wait for chunks being opened
 
 
-def test_corrupt_cached_chunks_are_refetched_or_fail_with_eio(embedded: StoreEnv) -> None:
-    store_env = embedded
+@pytest.mark.parametrize("store_env", ["server"], indirect=True)  # (embedded: no cache)
+def test_corrupt_cached_chunks_are_refetched_or_fail_with_eio(store_env: StoreEnv) -> None:
     store_env.env["ARTFS_CHUNK_SIZE"] = SMALL_CHUNKS
     rng = random.Random(9)
     files = {"multi.bin": rng.randbytes(200_000), "single.bin": rng.randbytes(40_000)}

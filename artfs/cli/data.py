@@ -109,10 +109,23 @@ def put(
 @click.argument("name")
 @click.option("--root", type=click.Path(path_type=Path), help="Target directory.")
 @click.option("--prefix", "path_prefix", help="Only files under this path.")
+@click.option(
+    "--link",
+    type=click.Choice(["copy", "reflink", "hardlink"]),
+    default="copy",
+    show_default=True,
+    help="Copy the bytes, share their blocks (reflink, where the filesystem can), or "
+    "hard-link files of one chunk to the stored copy (made read-only: never edit them).",
+)
 @JSON_OPTION
 @click.pass_context
 def get(
-    ctx: click.Context, name: str, root: Path | None, path_prefix: str | None, as_json: bool
+    ctx: click.Context,
+    name: str,
+    root: Path | None,
+    path_prefix: str | None,
+    link: str,
+    as_json: bool,
 ) -> None:
     """Materialize a version's files under --root (default ./artifacts/NAME:vN)."""
     from ..client.artifact import Artifact
@@ -121,7 +134,9 @@ def get(
     info, manifest = client.backend.manifest(client.path(name))
     art = Artifact._logged(client, info, manifest)
     target = root or art.default_root()
-    stats = client.download(info, manifest, target, path_prefix, progress=None)
+    stats = client.download(info, manifest, target, path_prefix, progress=None, link=link)
+    for note in stats.notes:
+        click.echo(f"note: {note}", err=True)
     if stats.unchecked:
         shown = ", ".join(stats.unchecked[:3]) + (", ..." if len(stats.unchecked) > 3 else "")
         click.echo(

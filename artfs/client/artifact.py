@@ -415,11 +415,13 @@ class Artifact:
         root: str | os.PathLike[str] | None = None,
         path_prefix: str | None = None,
         progress: bool | None = False,
+        link: str = "copy",
     ) -> str:
-        """Materialize the version (or the part under ``path_prefix``) under ``root``."""
+        """Materialize the version (or the part under ``path_prefix``) under ``root``, as
+        copies, or as ``"reflink"`` or read-only ``"hardlink"`` links of the stored bytes."""
         target = Path(root) if root is not None else self.default_root()
         self.last_transfer = self._require_client().download(
-            self._logged_info(), self.manifest(), target, path_prefix, progress
+            self._logged_info(), self.manifest(), target, path_prefix, progress, link
         )
         return str(target)
 

@@ -10,6 +10,7 @@ server's routes to it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from ..core.manifest import Manifest
@@ -41,6 +42,16 @@ class Backend(Protocol):
     def read_chunk(
         self, digest: str, offset: int = 0, length: int | None = None
     ) -> Iterator[bytes]: ...
+
+    def chunk_paths(self, digests: Sequence[str]) -> dict[str, Path]:
+        """The local files holding these chunks, for reading in place (the embedded store
+        is its own cache); chunks left out go through the cache. A server answers {}."""
+        ...
+
+    def read_chunks(self, digests: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        """Whole chunks as (digest, bytes), unverified, in one round trip where the backend
+        can (prefetching small files); chunks left out are read through ``read_chunk``."""
+        ...
 
     def commit(
         self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ..core.chunking import mapped
+from ..core.chunking import checked_view, mapped
 from ..core.digest import digest_bytes, hex_of
 from ..core.errors import DigestMismatch
 from ..store.blobs import make_fanout, remove_stale, unique_name, write_verified
@@ -85,26 +85,21 @@ class ChunkCache:
                 return path
             return self._download(digest, fetch)
 
-    def read_verified(
-        self, digest: str, size: int, fetch: Fetch, sink: Callable[[memoryview], object]
-    ) -> None:
-        """Pass a chunk's ``size`` bytes to ``sink`` after checking them against ``digest``,
-        from the cache (fetched first if missing). A cached file of the wrong size or
-        content is evicted, counted and fetched again; bytes failing twice raise
-        ``DigestMismatch`` and reach no sink."""
-        for attempt in range(VERIFY_TRIES):
+    @contextmanager
+    def verified(self, digest: str, size: int, fetch: Fetch) -> Iterator[tuple[int, memoryview]]:
+        """An fd on the cached chunk (fetched first if missing) and a view of its ``size``
+        bytes, checked against ``digest``. A cached file of the wrong size or content is
+        evicted, counted and fetched again; bytes failing twice raise ``DigestMismatch``."""
+        for _ in range(VERIFY_TRIES):
             fd = self._open_cached(digest, fetch)
             try:
-                if os.fstat(fd).st_size == size:
-                    with mapped(fd, 0, size) as view:
-                        if digest_bytes(view) == digest:
-                            sink(view)
-                            return
+                with checked_view(fd, digest, size) as view:
+                    if view is not None:
+                        yield fd, view
+                        return
             finally:
                 os.close(fd)
             self._corrupt(digest, "cached chunk of the wrong size or content")
-            if attempt + 1 == VERIFY_TRIES:
-                break
         raise DigestMismatch(f"chunk {digest} failed verification twice")
 
     def _open_cached(self, digest: str, fetch: Fetch) -> int:

@@ -20,6 +20,7 @@ from ..core.records import CommitResult, VersionInfo
 from .backend import Backend
 from .cache import ChunkCache
 from .connect import connect
+from .filebytes import ChunkSource
 from .hashcache import HashCache
 from .references import ReferenceReader
 from .transfer import TransferStats, fetch_chunks, hash_sources, materialize, send_missing
@@ -112,7 +113,10 @@ class Client(contextlib.AbstractContextManager["Client"]):
         root: Path,
         path_prefix: str | None = None,
         progress: bool | None = None,
+        link: str = "copy",
     ) -> TransferStats:
+        """Write a version's files (those under ``path_prefix``) under ``root``, as copies or
+        links of the stored chunks (``link``: see ``filebytes``)."""
         stats = TransferStats()
         entries = _entries_under(info, manifest, path_prefix)
         materialize(
@@ -125,6 +129,7 @@ class Client(contextlib.AbstractContextManager["Client"]):
             self.config.chunk_size,
             stats,
             progress,
+            link,
         )
         return stats
 
@@ -135,24 +140,31 @@ class Client(contextlib.AbstractContextManager["Client"]):
         path_prefix: str | None = None,
         progress: bool | None = None,
     ) -> TransferStats:
-        """Fetch a version's chunks into the cache without writing files (``artfs warm``)."""
+        """Fetch a version's chunks into the cache without writing files (``artfs warm``);
+        chunks read in place from the embedded store need no copy."""
         stats = TransferStats()
         entries = _entries_under(info, manifest, path_prefix)
-        chunks = {c.digest: c.size for e in entries for c in e.chunks}
+        remote = set(
+            ChunkSource(self.backend, self.cache).locate(
+                c.digest for e in entries for c in e.chunks
+            )
+        )
+        chunks = {c.digest: c.size for e in entries for c in e.chunks if c.digest in remote}
         fetch_chunks(self.backend, self.cache, chunks, stats, progress)
         stats.files += len(entries)
         stats.bytes += sum(e.size for e in entries)
         return stats
 
     def read_bytes(self, entry: ManifestEntry) -> bytes:
-        """One file's bytes, verified, through the cache (small files: tables, configs)."""
-        out = io.BytesIO()
+        """One file's bytes, verified (small files: tables, configs): read in place from the
+        embedded store, else through the cache."""
         if entry.ref is not None:
+            out = io.BytesIO()
             self.references.fetch(entry, out)
-        for chunk in entry.chunks:
-            fetch = functools.partial(self.backend.read_chunk, chunk.digest)
-            self.cache.read_verified(chunk.digest, chunk.size, fetch, out.write)
-        return out.getvalue()
+            return out.getvalue()
+        source = ChunkSource(self.backend, self.cache)
+        source.locate(c.digest for c in entry.chunks)
+        return source.read(entry)
 
     def close(self) -> None:
         """Close the backend's connections and the hash cache's; used again, the client

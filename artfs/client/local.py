@@ -8,6 +8,7 @@ Each method is one call of a ``Store`` part with the bound caller (``backend.Bac
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..core.config import Config, local_user
@@ -67,6 +68,12 @@ class LocalBackend:
         self, digest: str, offset: int = 0, length: int | None = None
     ) -> Iterator[bytes]:
         return self.store.chunks.read_chunk(self.caller, digest, offset, length)
+
+    def chunk_paths(self, digests: Sequence[str]) -> dict[str, Path]:
+        return self.store.chunks.chunk_paths(self.caller, digests)
+
+    def read_chunks(self, digests: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        return self.store.chunks.read_chunks(self.caller, digests)
 
     def commit(
         self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
 import threading
 import time
@@ -23,6 +22,7 @@ from ..core.names import ArtifactPath
 from ..core.paths import local_target
 from .backend import Backend
 from .cache import ChunkCache
+from .filebytes import ChunkSource
 from .hashcache import HashCache, stat_and_hash
 from .references import ReferenceReader, is_checked
 
@@ -52,6 +52,7 @@ class TransferStats:
     files_written: int = 0
     files_unchanged: int = 0
     unchecked: list[str] = field(default_factory=list)  # references whose bytes no one checked
+    notes: list[str] = field(default_factory=list)  # e.g. a link mode that fell back to copies
 
 
 def progress_bar(total: int, desc: str, enabled: bool | None) -> tqdm:
@@ -239,26 +240,24 @@ def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_
 
 
 def write_file(
-    cache: ChunkCache,
-    backend: Backend,
+    source: ChunkSource,
     references: ReferenceReader,
     entry: ManifestEntry,
     dest: Path,
 ) -> os.stat_result:
-    """Assemble a file next to ``dest``, then rename it into place: from cached chunks, each
-    checked against its digest as it is copied (a bad cached chunk is fetched again), or
-    through its reference (checked against what was logged)."""
+    """Assemble a file next to ``dest``, then rename it into place: from its chunks, each
+    checked against its digest as it is copied (``ChunkSource.write``), or through its
+    reference (checked against what was logged)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(
         f".artfs-{os.getpid()}-{threading.get_ident()}.tmp"
     )  # short: any name fits
     try:
-        with open(tmp, "wb") as out:
-            if entry.ref is not None:
+        if entry.ref is not None:
+            with open(tmp, "wb") as out:
                 references.fetch(entry, out)
-            for chunk in entry.chunks:
-                fetch = functools.partial(backend.read_chunk, chunk.digest)
-                cache.read_verified(chunk.digest, chunk.size, fetch, out.write)
+        else:
+            source.write(entry, tmp)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -298,18 +297,19 @@ def materialize(
     chunk_size: int,
     stats: TransferStats,
     progress: bool | None = None,
+    link: str = "copy",
 ) -> None:
     """Write ``entries`` under ``root``: files already right are left alone, the rest come
-    from the cache (fetched first where missing)."""
+    from the store's own files (embedded) or the cache (fetched first where missing), as
+    copies or links (``link``: ``filebytes``)."""
     targets = {e.path: local_target(root, e.path) for e in entries}
     stale = [e for e in entries if not unchanged_at(targets[e.path], e, hash_cache, chunk_size)]
-    fetch_chunks(
-        backend, cache, {c.digest: c.size for e in stale for c in e.chunks}, stats, progress
-    )
+    source = ChunkSource(backend, cache, link)
+    remote = set(source.locate(c.digest for e in stale for c in e.chunks))
+    chunks = {c.digest: c.size for e in stale for c in e.chunks if c.digest in remote}
+    fetch_chunks(backend, cache, chunks, stats, progress)
     started = time.time_ns()
-    written = run_parallel(
-        lambda e: (write_file(cache, backend, references, e, targets[e.path]), e), stale
-    )
+    written = run_parallel(lambda e: (write_file(source, references, e, targets[e.path]), e), stale)
     hash_cache.store_many(
         [(st, e.content) for st, e in written if e.ref is None],
         chunk_size,
@@ -320,3 +320,4 @@ def materialize(
     stats.files_written += len(stale)
     stats.unchecked += [e.path for e in entries if not is_checked(e)]
     stats.files_unchanged += len(entries) - len(stale)
+    stats.notes += sorted(source.notes)

@@ -73,6 +73,17 @@ def mapped(fd: int, offset: int, length: int) -> Iterator[memoryview]:
             pass  # a caller (an aborted HTTP request) still holds a slice: the GC closes it
 
 
+@contextmanager
+def checked_view(fd: int, digest: str, size: int) -> Iterator[memoryview | None]:
+    """A view of the file's bytes if they are exactly the chunk ``digest`` (``size`` bytes),
+    else None: what is hashed is what the caller then copies, so no byte is read twice."""
+    if os.fstat(fd).st_size != size:
+        yield None
+        return
+    with mapped(fd, 0, size) as view:
+        yield view if digest_bytes(view) == digest else None
+
+
 def hash_fd(fd: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> FileContent:
     """Hash an open file: its chunks' digests, in one pass over the bytes."""
     size = os.fstat(fd).st_size

@@ -33,6 +33,7 @@ COUNTERS = {
     "chunks_evicted": ("artfs_mount_cache_evictions", "Chunks evicted to keep --cache-size"),
     "chunks_corrupt": ("artfs_mount_corrupt_chunks", "Cached chunks that failed verification"),
     "readahead_chunks": ("artfs_mount_readahead_chunks", "Chunks opened ahead of readers"),
+    "in_place_chunks": ("artfs_mount_in_place_chunks", "Chunks opened in the embedded store"),
     "commit_failures": ("artfs_mount_commit_failures", "Commits of @staging that failed"),
 }
 GAUGES = {

@@ -1,12 +1,25 @@
-"""Lazy reads: a read fetches only the chunks it touches, into the shared chunk cache.
+"""Lazy reads: a read opens only the chunks it touches.
 
-A chunk file is checked against its digest when the daemon opens it
-(``ChunkCache.open_chunk``: a corrupt one is fetched once more, then reads fail with EIO)
-and then kept open, so a read that hits an open chunk is one ``os.pread`` in the handler,
-with no thread hop. Opening, checking and fetching run on worker threads, one task per
-chunk however many readers wait for it. Sequential readers get the next chunks opened ahead
-of them, in a window that grows with the run they have read, so a reader of the first
-megabyte of a big file costs one chunk, and a reader of all of it never waits for a fetch.
+On the embedded store a chunk is read in place, from the store's own file (DESIGN §1: the
+store is its own cache; nothing is copied into the chunk cache). Elsewhere (a server, an
+encrypted store) it is fetched into the shared chunk cache. Either way the file is checked
+against its digest before its first byte is served: an in-place file once per daemon (it
+is remembered by its device, inode, size and mtime, so reopening it costs no hashing), a
+cached one each time the daemon opens it (``ChunkCache.open_chunk``: a corrupt one is
+fetched once more, then reads fail with EIO). Then the file is kept open, so a read that
+hits an open chunk is one ``os.pread`` in the handler, with no thread hop. Small chunks
+whose bytes are in the page cache are checked inline too; hashing what must come from the
+disk, and fetching, run on worker threads, one task per chunk however many readers wait
+for it.
+
+Readers get their next bytes opened ahead of them: within a file, the next chunks, in a
+window that grows with the sequential run they have read (a reader of the first megabyte of
+a big file costs one chunk, a reader of all of it never waits); across files, when a reader
+walks a version's files in path order (``cat *``, ``tar``, a data loader without
+shuffling), the first chunks of the next files, located in one store call and, when they
+come from a server, fetched in one ``Backend.read_chunks`` call. A reader that jumps to a
+file locates the files around it in one call too, so reading a version's files in random
+order asks the store about each neighbourhood once, not each file.
 
 The lifetime of an open chunk file (a ``ChunkFile``) is what keeps a read from serving the
 wrong bytes: once a descriptor is closed, the next ``open`` anywhere in the daemon may get
@@ -28,34 +41,47 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
+import weakref
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import pyfuse3
 import trio
+from cachetools import LRUCache
 
 from ..client.backend import Backend
 from ..client.cache import ChunkCache
 from ..client.references import ReferenceReader
-from ..core.chunking import chunk_offsets
+from ..core.chunking import ChunkRef, checked_view, chunk_offsets
+from ..core.digest import digest_bytes
 from ..core.errors import ArtfsError, DigestMismatch
 from ..core.manifest import ManifestEntry
 from .flight import SingleFlight
-from .nodes import Node
+from .nodes import FileNode, Node
 from .stats import MountStats
+from .tree import Tree
 
 log = logging.getLogger(__name__)
 
 MAX_OPEN_CHUNKS = 128
-INLINE_CHECK_MAX = 256 << 10  # smaller cached chunks are checked inside the handler
+INLINE_CHECK_MAX = 256 << 10  # smaller chunks are checked inside the handler if in memory
 FETCHERS = 4  # chunks opened or fetched at once
 READAHEAD_MIN_RUN = 1 << 20  # a sequential run this long starts readahead
 READAHEAD_MAX = 64 << 20  # never further ahead than this...
 READAHEAD_MAX_CHUNKS = 8  # ...or this many chunks
 SEQUENTIAL_SLACK = 4 << 20  # requests arriving a little out of order still count as sequential
+KNOWN_MAX = 1 << 18  # chunks whose place (in place or not) and check the daemon remembers
+LOCATE_AROUND = 256  # files located at once around a file a reader jumps to
+WALK_SLACK = 8  # a file this few places after the last one a walk read continues it
+WALK_STEPS = 2  # files read in order before the next ones are prefetched
+WALKS_MAX = 8  # walks followed at once per version (e.g. the workers of a data loader)
+PREFETCH_FILES = 16  # a walk has the first chunks of up to this many next files opened...
+PREFETCH_BYTES = 32 << 20  # ...and up to this many bytes
 
 
 class ChunkFile:
@@ -106,6 +132,10 @@ class ChunkFiles:
         self._flights: SingleFlight[ChunkFile] = SingleFlight()
         self._limiter = trio.CapacityLimiter(FETCHERS)
         self.nursery: trio.Nursery | None = None
+        # where each chunk is read in place (None: through the cache), as the store said
+        self._paths: LRUCache[str, Path | None] = LRUCache(KNOWN_MAX)
+        # in-place files this daemon checked: (device, inode, size, mtime) by digest
+        self._checked: LRUCache[str, tuple[int, int, int, int]] = LRUCache(KNOWN_MAX)
 
     def cached(self, digest: str) -> ChunkFile | None:
         """The chunk's file if it is open: no reference, so valid until the next await."""
@@ -125,7 +155,69 @@ class ChunkFiles:
                 found.refs += 1
                 return found
 
+    def located(self, digest: str) -> bool:
+        return digest in self._paths
+
+    async def locate(self, digests: Sequence[str]) -> None:
+        """Ask the store, in one call, which of these chunks are read in place."""
+        wanted = [d for d in dict.fromkeys(digests) if d not in self._paths]
+        if not wanted:
+            return
+        self.stats.locate_calls += 1
+        try:
+            found = await trio.to_thread.run_sync(self.backend.chunk_paths, wanted)
+        except Exception as exc:  # (then through the cache, whose fetch reports the error)
+            log.warning("cannot locate %d chunks in the store: %s", len(wanted), exc)
+            found = {}
+        for digest in wanted:
+            self._paths[digest] = found.get(digest)
+
     async def _open(self, digest: str, size: int) -> ChunkFile:
+        if not self.located(digest):
+            await self.locate([digest])
+        path = self._paths.get(digest)
+        if path is not None:
+            fd = await self._open_in_place(digest, size, path)
+            if fd is not None:
+                self.stats.in_place_chunks += 1
+                return self._keep(digest, fd)
+            self._paths[digest] = None  # gone from the store: fetching it says why
+        return await self._open_cached(digest, size)
+
+    async def _open_in_place(self, digest: str, size: int, path: Path) -> int | None:
+        """A verified fd on the store's own file of the chunk; None if the file is gone."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._failed(digest, exc) from None
+        try:
+            st = os.fstat(fd)
+            identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if self._checked.get(digest) != identity:
+                if not await self._intact(fd, digest, size):
+                    raise DigestMismatch(f"the store's file {path} does not hold these bytes")
+                self._checked[digest] = identity
+                self.stats.in_place_checks += 1
+            return fd
+        except Exception as exc:
+            os.close(fd)
+            raise self._failed(digest, exc) from None
+        except BaseException:
+            os.close(fd)
+            raise
+
+    async def _intact(self, fd: int, digest: str, size: int) -> bool:
+        """Whether the file holds exactly the chunk: hashed inline when it is small and in
+        the page cache, else on a worker thread (reading the disk)."""
+        if size <= INLINE_CHECK_MAX:
+            data = _in_memory(fd, size)
+            if data is not None:
+                return os.fstat(fd).st_size == size and digest_bytes(data) == digest
+        return await trio.to_thread.run_sync(_intact, fd, digest, size, limiter=self._limiter)
+
+    async def _open_cached(self, digest: str, size: int) -> ChunkFile:
         failures = 0
         if size <= INLINE_CHECK_MAX:
             try:
@@ -152,9 +244,7 @@ class ChunkFiles:
     def _failed(self, digest: str, exc: Exception) -> pyfuse3.FUSEError:
         self.stats.read_errors += 1
         if isinstance(exc, DigestMismatch):
-            log.error(
-                "chunk %s failed verification twice (%s): reads of it fail with EIO", digest, exc
-            )
+            log.error("chunk %s failed verification (%s): reads of it fail with EIO", digest, exc)
         else:
             log.error("cannot fetch chunk %s: %s: reads of it fail with EIO", digest, exc)
         return pyfuse3.FUSEError(errno.EIO)
@@ -177,6 +267,37 @@ class ChunkFiles:
         with contextlib.suppress(pyfuse3.FUSEError), await self.open(digest, size):
             pass  # (logged; a reader gets the error)
 
+    def prefetch_files(self, chunks: Sequence[tuple[str, int]]) -> None:
+        """Open the first chunks of the next files a reader walks to, in the background:
+        located in one store call; those not read in place fetched into the cache in one
+        ``Backend.read_chunks`` call."""
+        todo = [(d, s) for d, s in chunks if d not in self._files and not self._flights.running(d)]
+        if self.nursery is not None and todo:
+            self.nursery.start_soon(self._prefetch_files, todo)
+
+    async def _prefetch_files(self, chunks: Sequence[tuple[str, int]]) -> None:
+        await self.locate([d for d, _ in chunks])
+        remote = [d for d, _ in chunks if self._paths.get(d) is None]
+        if remote:
+            await trio.to_thread.run_sync(self._fetch_batch, remote, limiter=self._limiter)
+        for digest, size in chunks:
+            self.prefetch(digest, size)
+
+    def _fetch_batch(self, digests: list[str]) -> None:
+        """Fetch the chunks the cache lacks into it, in one call; each is verified as it is
+        written (one that fails is left for its reader to fetch again)."""
+        wanted = [d for d in digests if not self.cache.path(d).exists()]
+        if not wanted:
+            return
+        try:
+            for digest, data in self.backend.read_chunks(wanted):
+                try:
+                    self.cache.ensure(digest, functools.partial(_as_blocks, data))
+                except DigestMismatch as exc:
+                    log.warning("prefetched %s", exc)
+        except ArtfsError as exc:  # (each reader fetches its chunk and reports the error)
+            log.warning("prefetching %d chunks: %s", len(wanted), exc)
+
     def drop(self, digest: str) -> None:
         found = self._files.pop(digest, None)
         if found is not None:
@@ -193,11 +314,31 @@ class ChunkFiles:
             found.evict()
 
 
+def _in_memory(fd: int, size: int) -> bytes | bytearray | None:
+    """The file's first ``size`` bytes if the page cache holds them all, else None (without
+    waiting for the disk)."""
+    buf = bytearray(size)
+    try:
+        got = os.preadv(fd, [buf], 0, os.RWF_NOWAIT)
+    except (BlockingIOError, OSError):
+        return None
+    return buf if got == size else None
+
+
+def _as_blocks(data: bytes) -> tuple[bytes]:
+    return (data,)
+
+
+def _intact(fd: int, digest: str, size: int) -> bool:
+    with checked_view(fd, digest, size) as view:
+        return view is not None
+
+
 class OpenFile:
     """One open() of a file with ``entry``'s bytes: its chunk layout and where its
     sequential run stands."""
 
-    __slots__ = ("ahead", "entry", "fd", "node", "offsets", "pos", "run_start")
+    __slots__ = ("ahead", "entry", "fd", "node", "offsets", "pos", "run_start", "started")
 
     def __init__(self, node: Node, entry: ManifestEntry, fd: int | None = None):
         self.node = node
@@ -207,6 +348,19 @@ class OpenFile:
         self.run_start = 0
         self.pos = 0
         self.ahead = 0  # the last chunk readahead was asked for
+        self.started = False  # read from yet
+
+
+class Walk:
+    """A reader going through a version's files in path order: ``last`` is the position
+    (in ``Tree.nodes``) of the file it read last, ``ahead`` the last one prefetched,
+    ``steps`` how many files it went on in order (one could be chance: random readers)."""
+
+    __slots__ = ("ahead", "last", "steps")
+
+    def __init__(self, position: int):
+        self.last = self.ahead = position
+        self.steps = 0
 
 
 class Reader:
@@ -214,6 +368,7 @@ class Reader:
         self.files = files
         self.stats = stats
         self.references = references
+        self._walks: weakref.WeakKeyDictionary[Tree, list[Walk]] = weakref.WeakKeyDictionary()
 
     async def read(self, f: OpenFile, off: int, size: int) -> bytes:
         entry = f.entry
@@ -223,6 +378,9 @@ class Reader:
         self.stats.read(size)
         if f.fd is not None:
             return os.pread(f.fd, end - off, off)
+        if not f.started:
+            f.started = True
+            await self._first_read(f)
         chunks, offsets = entry.chunks, f.offsets
         index = bisect_right(offsets, off) - 1
         start, chunk = offsets[index], chunks[index]
@@ -286,6 +444,42 @@ class Reader:
         log.error("cached chunk %s changed under the daemon; the read fails with EIO", digest)
         return pyfuse3.FUSEError(errno.EIO)
 
+    async def _first_read(self, f: OpenFile) -> None:
+        """Follow the walks through a version's files: a file read just after the last one
+        of a walk continues it, and has the next files prefetched; a file read out of order
+        starts a walk, and has the files around it located in one store call."""
+        tree, node = f.node.owner, f.node
+        if tree is None or not isinstance(node, FileNode) or not f.entry.chunks:
+            return
+        nodes = tree.nodes
+        position = node.inode - nodes[0].inode  # nodes are numbered in order
+        if not 0 <= position < len(nodes) or nodes[position] is not node:
+            return
+        walks = self._walks.setdefault(tree, [])
+        walk = next((w for w in walks if w.last < position <= w.last + WALK_SLACK), None)
+        if walk is None:
+            walks.append(Walk(position))
+            del walks[:-WALKS_MAX]
+            if not self.files.located(f.entry.chunks[0].digest):
+                around = nodes[max(position - LOCATE_AROUND // 2, 0) : position + LOCATE_AROUND]
+                await self.files.locate([c.digest for c, _ in _first_chunks(around)])
+            return
+        walk.last = position
+        walk.steps += 1
+        if walk.steps < WALK_STEPS or walk.ahead - position >= PREFETCH_FILES // 2:
+            return  # perhaps by chance; or still far enough ahead
+        start = max(walk.ahead, position) + 1
+        walk.ahead = min(position + PREFETCH_FILES, len(nodes) - 1)
+        wanted: list[tuple[str, int]] = []
+        total = 0
+        for chunk, at in _first_chunks(nodes[start : walk.ahead + 1]):
+            if wanted and total + chunk.size > PREFETCH_BYTES:
+                walk.ahead = start + at - 1
+                break
+            wanted.append((chunk.digest, chunk.size))
+            total += chunk.size
+        self.files.prefetch_files(wanted)
+
     def _readahead(self, f: OpenFile, index: int, off: int, end: int) -> None:
         if f.run_start <= off <= f.pos + SEQUENTIAL_SLACK:
             f.pos = max(f.pos, end)
@@ -302,3 +496,10 @@ class Reader:
             self.files.prefetch(chunks[nxt].digest, chunks[nxt].size)
             f.ahead = nxt
             nxt += 1
+
+
+def _first_chunks(nodes: Sequence[Node]) -> Iterable[tuple[ChunkRef, int]]:
+    """The first chunk of each file among ``nodes`` with bytes of its own, and its place."""
+    for at, node in enumerate(nodes):
+        if isinstance(node, FileNode) and node.entry.ref is None and node.entry.chunks:
+            yield node.entry.chunks[0], at

@@ -34,6 +34,9 @@ class MountStats:
         self.inline_reads = 0  # served by pread on an open, verified chunk file
         self.waiting_reads = 0  # had to wait for a chunk to be opened, verified or fetched
         self.readahead_chunks = 0
+        self.in_place_chunks = 0  # opened where the embedded store keeps them (no cache copy)
+        self.in_place_checks = 0  # of those, hashed (once per chunk per daemon)
+        self.locate_calls = 0  # store calls asking where chunks are (one per batch)
         self.read_errors = 0
         self.writes = 0
         self.write_bytes = 0
@@ -70,6 +73,9 @@ class MountStats:
             "inline_reads": self.inline_reads,
             "waiting_reads": self.waiting_reads,
             "readahead_chunks": self.readahead_chunks,
+            "in_place_chunks": self.in_place_chunks,
+            "in_place_checks": self.in_place_checks,
+            "locate_calls": self.locate_calls,
             "read_errors": self.read_errors,
             "writes": self.writes,
             "write_bytes": self.write_bytes,

@@ -11,6 +11,7 @@ upload of a chunk gc is deleting is refused as ``Unavailable`` (retry).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -33,6 +34,7 @@ from .schema import artifacts, chunk_claims, chunks, projects, version_chunks, v
 LIVE = "live"
 UPLOADING = "uploading"
 DELETING = "deleting"
+READ_BATCH_BYTES = 64 << 20  # the most one read_chunks call returns
 
 
 def visible_chunk_ids(
@@ -179,6 +181,51 @@ class Chunks:
             if row is None or not readable:
                 raise NotFound(f"chunk {digest} not found")
         return int(row.size)
+
+    def readable_chunks(self, caller: Principal, digests: Sequence[str]) -> dict[str, int]:
+        """The size of each of these chunks the caller can read; the others are left out
+        (unknown and invisible look the same)."""
+        wanted = sorted({check_digest(d) for d in digests})
+        found: dict[str, tuple[int, int]] = {}
+        with self.db.read() as conn:
+            for part in batched(wanted):
+                query = sa.select(chunks.c.digest, chunks.c.id, chunks.c.size).where(
+                    chunks.c.digest.in_(part), chunks.c.state == LIVE
+                )
+                found.update((r.digest, (r.id, int(r.size))) for r in conn.execute(query))
+            ids = [id_ for id_, _ in found.values()]
+            visible = visible_chunk_ids(conn, caller, ids, self.projects.anonymous_read)
+        return {d: size for d, (id_, size) in found.items() if id_ in visible}
+
+    def chunk_paths(self, caller: Principal, digests: Sequence[str]) -> dict[str, Path]:
+        """The files holding exactly these chunks' bytes, for readers that read them in place
+        (DESIGN §1: the embedded store is its own cache): only chunks the caller can read, and
+        only where the blob store keeps plain files (not S3, not encrypted files). Chunks left
+        out are read through ``read_chunk``."""
+        found = {}
+        for digest in self.readable_chunks(caller, digests):
+            path = self.blobs.local_path(digest)
+            if path is not None:
+                found[digest] = path
+        return found
+
+    def read_chunks(
+        self, caller: Principal, digests: Sequence[str], limit: int = READ_BATCH_BYTES
+    ) -> Iterator[tuple[str, bytes]]:
+        """Whole chunks the caller can read, up to ``limit`` bytes in all, as (digest, bytes):
+        one access check for a batch of small chunks (a reader walking through small files).
+        Chunks left out (unreadable, or past the limit) are read through ``read_chunk``."""
+        sizes = self.readable_chunks(caller, digests)
+        budget = limit
+        for digest in dict.fromkeys(digests):
+            size = sizes.get(digest)
+            if size is None or size > budget:
+                continue
+            budget -= size
+            try:
+                yield digest, b"".join(self.blobs.iter_read(digest))
+            except NotFound:
+                continue
 
     # -- what commits and deletions do inside their transactions ---------------------------
 

@@ -1,0 +1,182 @@
+"""How a file's bytes get from verified chunks into a file (``get``, ``download``).
+
+A chunk's bytes come from the embedded store's own file, read in place (DESIGN §1: the store
+is its own cache, so nothing is copied into the chunk cache), or else from the chunk cache,
+fetched first. Either way they are hashed from the very mapping they are then copied from
+(hash-while-copy: each byte is read once), and the chunks of a big file are written by
+several threads at once, each at its offset.
+
+The link mode (``artfs get --link``) chooses how a verified chunk becomes the file:
+
+- ``copy`` (the default): its bytes are written into a new file;
+- ``reflink``: the file shares the chunk file's blocks (``FICLONERANGE``) where the filesystem
+  can (Btrfs, XFS); an edit of the file copies the blocks it changes, so the store never sees
+  it. Where it cannot (ext4, another filesystem than the store's), the bytes are copied and a
+  note says so;
+- ``hardlink``: a file of one chunk becomes a hard link to the chunk's file (the store's, or
+  the cache's on a remote store) and is made read-only, for everyone: the file *is* the
+  stored copy, so making it writable and editing it in place would corrupt that chunk for
+  every version that holds it (reads verify and refuse it, but its bytes are lost). Files of
+  several chunks, and chunks on another filesystem than the target, are copied, with a note.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import functools
+import os
+import struct
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..core.chunking import ChunkRef, checked_view, chunk_offsets
+from ..core.errors import ArtfsError, DigestMismatch
+from ..core.manifest import ManifestEntry
+from .backend import Backend
+from .cache import ChunkCache
+
+LINK_MODES = ("copy", "reflink", "hardlink")
+LOCATE_BATCH = 5000  # digests per chunk_paths call
+CHUNK_WORKERS = 4  # threads writing the chunks of one big file
+READ_ONLY = 0o444
+_FICLONERANGE = 0x4020940D  # _IOW(0x94, 13, struct file_clone_range)
+# what a filesystem answers when it cannot share blocks or link across
+_CANNOT_SHARE = {
+    errno.EXDEV,
+    errno.EOPNOTSUPP,
+    errno.EINVAL,
+    errno.ENOTTY,
+    errno.ENOSYS,
+    errno.EPERM,
+    errno.EMLINK,
+}
+
+
+class ChunkSource:
+    """Where the verified bytes of chunks come from, and how they get into files: ``locate``
+    first (which chunks the store lets this caller read in place), then ``write`` per file.
+    Safe to use from several threads. ``notes`` say where a link mode fell back to copying."""
+
+    def __init__(self, backend: Backend, cache: ChunkCache, link: str = "copy"):
+        if link not in LINK_MODES:
+            raise ArtfsError(f"unknown link mode {link!r}: use one of {', '.join(LINK_MODES)}")
+        self.backend = backend
+        self.cache = cache
+        self.link = link
+        self.paths: dict[str, Path] = {}
+        self.notes: set[str] = set()
+        self._can_share = True
+        self._mutex = threading.Lock()
+
+    def locate(self, digests: Iterable[str]) -> list[str]:
+        """Learn which of these chunks are read in place; return the others, which come
+        through the chunk cache."""
+        wanted = sorted(set(digests) - self.paths.keys())
+        for start in range(0, len(wanted), LOCATE_BATCH):
+            self.paths.update(self.backend.chunk_paths(wanted[start : start + LOCATE_BATCH]))
+        return [d for d in wanted if d not in self.paths]
+
+    @contextmanager
+    def verified(self, chunk: ChunkRef) -> Iterator[tuple[int, memoryview, Path]]:
+        """An fd on a file holding the chunk, a view of its bytes checked against the digest,
+        and the file's path: the store's own file if it was located, else the cache's."""
+        path = self.paths.get(chunk.digest)
+        fd = _open(path) if path is not None else None
+        if fd is not None and path is not None:
+            try:
+                with checked_view(fd, chunk.digest, chunk.size) as view:
+                    if view is None:
+                        raise DigestMismatch(f"the store's file of chunk {chunk.digest} is corrupt")
+                    yield fd, view, path
+                    return
+            finally:
+                os.close(fd)
+        fetch = functools.partial(self.backend.read_chunk, chunk.digest)
+        with self.cache.verified(chunk.digest, chunk.size, fetch) as (fd, view):
+            yield fd, view, self.cache.path(chunk.digest)
+
+    def read(self, entry: ManifestEntry) -> bytes:
+        """A (small) file's bytes, verified."""
+        parts = []
+        for chunk in entry.chunks:
+            with self.verified(chunk) as (_, view, _):
+                parts.append(bytes(view))
+        return b"".join(parts)
+
+    def write(self, entry: ManifestEntry, path: Path) -> None:
+        """Create ``path`` (a new name) holding the entry's bytes, each chunk verified."""
+        path.unlink(missing_ok=True)  # a name left by a crashed get
+        chunks = entry.chunks
+        if self.link == "hardlink" and len(chunks) == 1 and self._hard_link(chunks[0], path):
+            return
+        if self.link == "hardlink" and len(chunks) > 1:
+            self._note("hard links are made only for files of one chunk: bigger files copied")
+        with open(path, "wb") as out:
+            fd = out.fileno()
+            places = list(zip(chunk_offsets(chunks), chunks))
+            if len(places) <= 1 or self.link == "reflink":  # (clones go in order)
+                for offset, chunk in places:
+                    self._place(fd, offset, chunk)
+                return
+            with ThreadPoolExecutor(max_workers=min(CHUNK_WORKERS, len(places))) as pool:
+                list(pool.map(lambda place: self._place(fd, *place), places))
+
+    def _place(self, out: int, offset: int, chunk: ChunkRef) -> None:
+        with self.verified(chunk) as (fd, view, _):
+            if self.link == "reflink" and self._clone(fd, out, offset, chunk.size):
+                return
+            _write_all(out, view, offset)
+
+    def _clone(self, src: int, out: int, offset: int, size: int) -> bool:
+        if not self._can_share:
+            return False
+        try:
+            fcntl.ioctl(out, _FICLONERANGE, struct.pack("qQQQ", src, 0, size, offset))
+        except OSError as exc:
+            if exc.errno not in _CANNOT_SHARE:
+                raise
+            self._can_share = False
+            self._note(f"reflinks are not possible here ({exc.strerror}): files copied instead")
+            return False
+        return True
+
+    def _hard_link(self, chunk: ChunkRef, path: Path) -> bool:
+        if not self._can_share:
+            return False
+        with self.verified(chunk) as (_, _, source):
+            try:
+                os.link(source, path)
+            except OSError as exc:
+                if exc.errno not in _CANNOT_SHARE:
+                    raise
+                self._can_share = False
+                self._note(
+                    f"hard links from {source.parents[2]} are not possible here "
+                    f"({exc.strerror}): files copied instead"
+                )
+                return False
+        with contextlib.suppress(PermissionError):  # (not ours: not writable by us either)
+            os.chmod(path, READ_ONLY)  # the stored copy's own mode: no edit in place
+        return True
+
+    def _note(self, text: str) -> None:
+        with self._mutex:
+            self.notes.add(text)
+
+
+def _open(path: Path) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:  # collected meanwhile: the cache's path reports it
+        return None
+
+
+def _write_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data, offset = data[written:], offset + written
