@@ -7,10 +7,10 @@ against its digest before its first byte is served: an in-place file once per da
 is remembered by its device, inode, size and mtime, so reopening it costs no hashing), a
 cached one each time the daemon opens it (``ChunkCache.open_chunk``: a corrupt one is
 fetched once more, then reads fail with EIO). Then the file is kept open, so a read that
-hits an open chunk is one ``os.pread`` in the handler, with no thread hop. Small chunks
-whose bytes are in the page cache are checked inline too; hashing what must come from the
-disk, and fetching, run on worker threads, one task per chunk however many readers wait
-for it.
+hits an open chunk is one ``os.pread`` in the handler, with no thread hop; so is reopening
+an in-place file checked before, and checking a small cached one. Opening a new in-place
+file (the disk may have to be read), hashing and fetching run on worker threads, one task
+per chunk however many readers wait for it.
 
 Readers get their next bytes opened ahead of them: within a file, the next chunks, in a
 window that grows with the sequential run they have read (a reader of the first megabyte of
@@ -58,7 +58,6 @@ from ..client.backend import Backend
 from ..client.cache import ChunkCache
 from ..client.references import ReferenceReader
 from ..core.chunking import ChunkRef, checked_view, chunk_offsets
-from ..core.digest import digest_bytes
 from ..core.errors import ArtfsError, DigestMismatch
 from ..core.manifest import ManifestEntry
 from .flight import SingleFlight
@@ -69,7 +68,7 @@ from .tree import Tree
 log = logging.getLogger(__name__)
 
 MAX_OPEN_CHUNKS = 128
-INLINE_CHECK_MAX = 256 << 10  # smaller chunks are checked inside the handler if in memory
+INLINE_CHECK_MAX = 256 << 10  # smaller cached chunks are checked inside the handler
 FETCHERS = 4  # chunks opened or fetched at once
 READAHEAD_MIN_RUN = 1 << 20  # a sequential run this long starts readahead
 READAHEAD_MAX = 64 << 20  # never further ahead than this...
@@ -80,8 +79,11 @@ LOCATE_AROUND = 256  # files located at once around a file a reader jumps to
 WALK_SLACK = 8  # a file this few places after the last one a walk read continues it
 WALK_STEPS = 2  # files read in order before the next ones are prefetched
 WALKS_MAX = 8  # walks followed at once per version (e.g. the workers of a data loader)
+EPOCH_FILES = 64  # files of a version read before random reads count as an epoch over it
 PREFETCH_FILES = 16  # a walk has the first chunks of up to this many next files opened...
 PREFETCH_BYTES = 32 << 20  # ...and up to this many bytes
+PREFETCH_PENDING = 64  # chunks waiting to be prefetched, at most
+Identity = tuple[int, int, int, int]  # a file's device, inode, size and mtime
 
 
 class ChunkFile:
@@ -130,12 +132,15 @@ class ChunkFiles:
         self.max_open = max(max_open, 1)
         self._files: OrderedDict[str, ChunkFile] = OrderedDict()
         self._flights: SingleFlight[ChunkFile] = SingleFlight()
-        self._limiter = trio.CapacityLimiter(FETCHERS)
+        self._checks: SingleFlight[Identity | None] = SingleFlight()
+        self._limiter = trio.CapacityLimiter(FETCHERS)  # for readers
+        self._background = trio.CapacityLimiter(FETCHERS)  # for prefetching: readers go first
+        self._pending = 0  # chunks being prefetched
         self.nursery: trio.Nursery | None = None
         # where each chunk is read in place (None: through the cache), as the store said
         self._paths: LRUCache[str, Path | None] = LRUCache(KNOWN_MAX)
         # in-place files this daemon checked: (device, inode, size, mtime) by digest
-        self._checked: LRUCache[str, tuple[int, int, int, int]] = LRUCache(KNOWN_MAX)
+        self._checked: LRUCache[str, Identity] = LRUCache(KNOWN_MAX)
 
     def cached(self, digest: str) -> ChunkFile | None:
         """The chunk's file if it is open: no reference, so valid until the next await."""
@@ -144,13 +149,16 @@ class ChunkFiles:
             self._files.move_to_end(digest)
         return found
 
-    async def open(self, digest: str, size: int) -> ChunkFile:
+    async def open(
+        self, digest: str, size: int, limiter: trio.CapacityLimiter | None = None
+    ) -> ChunkFile:
         """The chunk's file, opened (fetched, checked) if need be, with a reference for the
         caller: ``with await files.open(digest, size) as f:``."""
+        threads = limiter or self._limiter
         while True:
             found = self.cached(digest)
             if found is None:
-                found = await self._flights.run(digest, lambda: self._open(digest, size))
+                found = await self._flights.run(digest, lambda: self._open(digest, size, threads))
             if found.fd >= 0:  # (a waiter resumes after others ran: it may be closed now)
                 found.refs += 1
                 return found
@@ -172,52 +180,62 @@ class ChunkFiles:
         for digest in wanted:
             self._paths[digest] = found.get(digest)
 
-    async def _open(self, digest: str, size: int) -> ChunkFile:
+    async def _open(self, digest: str, size: int, threads: trio.CapacityLimiter) -> ChunkFile:
         if not self.located(digest):
             await self.locate([digest])
         path = self._paths.get(digest)
         if path is not None:
-            fd = await self._open_in_place(digest, size, path)
+            fd = await self._open_in_place(digest, size, path, threads)
             if fd is not None:
                 self.stats.in_place_chunks += 1
                 return self._keep(digest, fd)
             self._paths[digest] = None  # gone from the store: fetching it says why
-        return await self._open_cached(digest, size)
+        return await self._open_cached(digest, size, threads)
 
-    async def _open_in_place(self, digest: str, size: int, path: Path) -> int | None:
-        """A verified fd on the store's own file of the chunk; None if the file is gone."""
+    async def _open_in_place(
+        self, digest: str, size: int, path: Path, threads: trio.CapacityLimiter
+    ) -> int | None:
+        """A verified fd on the store's own file of the chunk; None if the file is gone.
+
+        The file is hashed once per daemon, on a worker thread (``check``), and remembered by
+        its identity; opening it is then inline: no hashing, no thread hop."""
+        for _ in range(2):  # (a file replaced since its check is checked again)
+            identity = await self.check(digest, size, path, threads)
+            if identity is None:
+                return None
+            fd = _reopen(path, identity)
+            if fd is not None:
+                return fd
+            self._checked.pop(digest, None)
+        return None
+
+    async def check(
+        self, digest: str, size: int, path: Path, threads: trio.CapacityLimiter
+    ) -> Identity | None:
+        """The identity (device, inode, size, mtime) of the store's file of the chunk once
+        its bytes were checked, by this daemon, once; None if there is no such file."""
+        known = self._checked.get(digest)
+        if known is not None:
+            return known
+        return await self._checks.run(digest, lambda: self._check(digest, size, path, threads))
+
+    async def _check(
+        self, digest: str, size: int, path: Path, threads: trio.CapacityLimiter
+    ) -> Identity | None:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise self._failed(digest, exc) from None
-        try:
-            st = os.fstat(fd)
-            identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            if self._checked.get(digest) != identity:
-                if not await self._intact(fd, digest, size):
-                    raise DigestMismatch(f"the store's file {path} does not hold these bytes")
-                self._checked[digest] = identity
-                self.stats.in_place_checks += 1
-            return fd
+            identity = await trio.to_thread.run_sync(
+                _check_file, path, digest, size, limiter=threads
+            )
         except Exception as exc:
-            os.close(fd)
             raise self._failed(digest, exc) from None
-        except BaseException:
-            os.close(fd)
-            raise
+        if identity is not None:
+            self._checked[digest] = identity
+            self.stats.in_place_checks += 1
+        return identity
 
-    async def _intact(self, fd: int, digest: str, size: int) -> bool:
-        """Whether the file holds exactly the chunk: hashed inline when it is small and in
-        the page cache, else on a worker thread (reading the disk)."""
-        if size <= INLINE_CHECK_MAX:
-            data = _in_memory(fd, size)
-            if data is not None:
-                return os.fstat(fd).st_size == size and digest_bytes(data) == digest
-        return await trio.to_thread.run_sync(_intact, fd, digest, size, limiter=self._limiter)
-
-    async def _open_cached(self, digest: str, size: int) -> ChunkFile:
+    async def _open_cached(
+        self, digest: str, size: int, threads: trio.CapacityLimiter
+    ) -> ChunkFile:
         failures = 0
         if size <= INLINE_CHECK_MAX:
             try:
@@ -234,7 +252,7 @@ class ChunkFiles:
 
         try:
             fd = await trio.to_thread.run_sync(
-                self.cache.open_chunk, digest, fetch, failures, limiter=self._limiter
+                self.cache.open_chunk, digest, fetch, failures, limiter=threads
             )
         except Exception as exc:
             raise self._failed(digest, exc) from None
@@ -264,24 +282,47 @@ class ChunkFiles:
         self.nursery.start_soon(self._prefetch, digest, size)
 
     async def _prefetch(self, digest: str, size: int) -> None:
-        with contextlib.suppress(pyfuse3.FUSEError), await self.open(digest, size):
+        with (
+            contextlib.suppress(pyfuse3.FUSEError),
+            await self.open(digest, size, self._background),
+        ):
             pass  # (logged; a reader gets the error)
 
     def prefetch_files(self, chunks: Sequence[tuple[str, int]]) -> None:
-        """Open the first chunks of the next files a reader walks to, in the background:
-        located in one store call; those not read in place fetched into the cache in one
-        ``Backend.read_chunks`` call."""
-        todo = [(d, s) for d, s in chunks if d not in self._files and not self._flights.running(d)]
-        if self.nursery is not None and todo:
-            self.nursery.start_soon(self._prefetch_files, todo)
+        """Make the first chunks of the files readers go to next cheap to open, in the
+        background: located in one store call; read in place, checked (once, as a reader
+        would); else fetched into the cache in one ``Backend.read_chunks`` call. Chunks open
+        or checked already are skipped, and all of them while too many are pending."""
+        todo = [(d, s) for d, s in chunks if d not in self._files and d not in self._checked]
+        if self.nursery is None or not todo or self._pending >= PREFETCH_PENDING:
+            return
+        self.stats.readahead_chunks += len(todo)
+        self._pending += len(todo)
+        self.nursery.start_soon(self._prefetch_files, todo)
 
     async def _prefetch_files(self, chunks: Sequence[tuple[str, int]]) -> None:
-        await self.locate([d for d, _ in chunks])
-        remote = [d for d, _ in chunks if self._paths.get(d) is None]
-        if remote:
-            await trio.to_thread.run_sync(self._fetch_batch, remote, limiter=self._limiter)
+        assert self.nursery is not None
+        try:
+            await self.locate([d for d, _ in chunks])
+            remote = [d for d, _ in chunks if self._paths.get(d) is None]
+            if remote:
+                await trio.to_thread.run_sync(self._fetch_batch, remote, limiter=self._background)
+        except BaseException:
+            self._pending -= len(chunks)
+            raise
         for digest, size in chunks:
-            self.prefetch(digest, size)
+            path = self._paths.get(digest)
+            if path is None:
+                self._pending -= 1
+            else:
+                self.nursery.start_soon(self._check_ahead, digest, size, path)
+
+    async def _check_ahead(self, digest: str, size: int, path: Path) -> None:
+        try:
+            with contextlib.suppress(pyfuse3.FUSEError):  # (logged; a reader gets the error)
+                await self.check(digest, size, path, self._background)
+        finally:
+            self._pending -= 1
 
     def _fetch_batch(self, digests: list[str]) -> None:
         """Fetch the chunks the cache lacks into it, in one call; each is verified as it is
@@ -314,24 +355,41 @@ class ChunkFiles:
             found.evict()
 
 
-def _in_memory(fd: int, size: int) -> bytes | bytearray | None:
-    """The file's first ``size`` bytes if the page cache holds them all, else None (without
-    waiting for the disk)."""
-    buf = bytearray(size)
+def _identity(fd: int) -> Identity:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _reopen(path: Path, known: Identity) -> int | None:
+    """An fd on ``path`` if it is still the file checked before, else None."""
     try:
-        got = os.preadv(fd, [buf], 0, os.RWF_NOWAIT)
-    except (BlockingIOError, OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
         return None
-    return buf if got == size else None
+    if _identity(fd) == known:
+        return fd
+    os.close(fd)
+    return None
+
+
+def _check_file(path: Path, digest: str, size: int) -> Identity | None:
+    """The identity of ``path`` once its bytes are checked to be the chunk; None if there is
+    no such file; ``DigestMismatch`` if it holds other bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        with checked_view(fd, digest, size) as view:
+            if view is None:
+                raise DigestMismatch(f"the store's file {path} does not hold these bytes")
+        return _identity(fd)
+    finally:
+        os.close(fd)
 
 
 def _as_blocks(data: bytes) -> tuple[bytes]:
     return (data,)
-
-
-def _intact(fd: int, digest: str, size: int) -> bool:
-    with checked_view(fd, digest, size) as view:
-        return view is not None
 
 
 class OpenFile:
@@ -351,6 +409,17 @@ class OpenFile:
         self.started = False  # read from yet
 
 
+class Reading:
+    """How a version's files are being read: the walks going on, and how many files were
+    started (many, read out of order, is an epoch over the version)."""
+
+    __slots__ = ("files", "walks")
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.walks: list[Walk] = []
+
+
 class Walk:
     """A reader going through a version's files in path order: ``last`` is the position
     (in ``Tree.nodes``) of the file it read last, ``ahead`` the last one prefetched,
@@ -368,7 +437,7 @@ class Reader:
         self.files = files
         self.stats = stats
         self.references = references
-        self._walks: weakref.WeakKeyDictionary[Tree, list[Walk]] = weakref.WeakKeyDictionary()
+        self._readings: weakref.WeakKeyDictionary[Tree, Reading] = weakref.WeakKeyDictionary()
 
     async def read(self, f: OpenFile, off: int, size: int) -> bytes:
         entry = f.entry
@@ -447,7 +516,9 @@ class Reader:
     async def _first_read(self, f: OpenFile) -> None:
         """Follow the walks through a version's files: a file read just after the last one
         of a walk continues it, and has the next files prefetched; a file read out of order
-        starts a walk, and has the files around it located in one store call."""
+        starts a walk, and has the files around it located in one store call. Once many
+        files of the version were read out of order (a training epoch), a jump also has the
+        files after it prefetched: they too will be read soon."""
         tree, node = f.node.owner, f.node
         if tree is None or not isinstance(node, FileNode) or not f.entry.chunks:
             return
@@ -455,19 +526,28 @@ class Reader:
         position = node.inode - nodes[0].inode  # nodes are numbered in order
         if not 0 <= position < len(nodes) or nodes[position] is not node:
             return
-        walks = self._walks.setdefault(tree, [])
+        reading = self._readings.setdefault(tree, Reading())
+        reading.files += 1
+        walks = reading.walks
         walk = next((w for w in walks if w.last < position <= w.last + WALK_SLACK), None)
         if walk is None:
-            walks.append(Walk(position))
+            walk = Walk(position)
+            walks.append(walk)
             del walks[:-WALKS_MAX]
             if not self.files.located(f.entry.chunks[0].digest):
-                around = nodes[max(position - LOCATE_AROUND // 2, 0) : position + LOCATE_AROUND]
+                around = nodes[
+                    max(position - LOCATE_AROUND // 2, 0) : position + LOCATE_AROUND // 2
+                ]
                 await self.files.locate([c.digest for c, _ in _first_chunks(around)])
-            return
-        walk.last = position
-        walk.steps += 1
-        if walk.steps < WALK_STEPS or walk.ahead - position >= PREFETCH_FILES // 2:
-            return  # perhaps by chance; or still far enough ahead
+            if reading.files < EPOCH_FILES:
+                return
+        else:
+            walk.last = position
+            walk.steps += 1
+            if walk.steps < WALK_STEPS:
+                return  # perhaps by chance
+        if walk.ahead - position >= PREFETCH_FILES // 2:
+            return  # still far enough ahead
         start = max(walk.ahead, position) + 1
         walk.ahead = min(position + PREFETCH_FILES, len(nodes) - 1)
         wanted: list[tuple[str, int]] = []
