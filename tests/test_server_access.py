@@ -243,3 +243,31 @@ def test_unknown_version_of_readable_project_is_404(world: World) -> None:
             backend.resolve(ArtifactPath("cv", "private", "ds", "v9"))
     finally:
         backend.close()
+
+
+def test_chunks_read_in_place_or_in_batches_only_where_readable(world: World) -> None:
+    """``chunk_paths`` (reading in place) and ``read_chunks`` (small files in one call) give
+    a caller only the chunks it could fetch one by one: an unreadable chunk has no path and
+    no bytes. A server's files are never a client's: its backend locates nothing."""
+    from artfs.client.local import LocalBackend
+    from artfs.store.service import Store
+
+    private = content("private", "v0")
+    public = content("public", "v0")
+    wanted = [digest_bytes(private), digest_bytes(public)]
+    store = Store.open(world.strict.data)
+    try:
+        for caller, readable in (("alice", [private, public]), ("bob", [public])):
+            backend = LocalBackend(store, store.admin.ensure_user(caller))
+            expected = {digest_bytes(d): d for d in readable}
+            paths = backend.chunk_paths(wanted)
+            assert {d: p.read_bytes() for d, p in paths.items()} == expected, caller
+            assert dict(backend.read_chunks(wanted)) == expected, caller
+    finally:
+        store.close()
+    http = world.backend("member")
+    try:
+        assert http.chunk_paths(wanted) == {}
+        assert dict(http.read_chunks(wanted)) == {digest_bytes(d): d for d in (private, public)}
+    finally:
+        http.close()
