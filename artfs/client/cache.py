@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ..core.chunking import checked_view, mapped
+from ..core.chunking import mapped, read_checked
 from ..core.digest import digest_bytes, hex_of
 from ..core.errors import DigestMismatch
 from ..store.blobs import make_fanout, remove_stale, unique_name, write_verified
@@ -86,17 +86,17 @@ class ChunkCache:
             return self._download(digest, fetch)
 
     @contextmanager
-    def verified(self, digest: str, size: int, fetch: Fetch) -> Iterator[tuple[int, memoryview]]:
-        """An fd on the cached chunk (fetched first if missing) and a view of its ``size``
-        bytes, checked against ``digest``. A cached file of the wrong size or content is
+    def verified(self, digest: str, size: int, fetch: Fetch) -> Iterator[tuple[int, bytes]]:
+        """An fd on the cached chunk (fetched first if missing) and its ``size`` bytes,
+        checked against ``digest``. A cached file of the wrong size or content is
         evicted, counted and fetched again; bytes failing twice raise ``DigestMismatch``."""
         for _ in range(VERIFY_TRIES):
             fd = self._open_cached(digest, fetch)
             try:
-                with checked_view(fd, digest, size) as view:
-                    if view is not None:
-                        yield fd, view
-                        return
+                data = read_checked(fd, digest, size)
+                if data is not None:
+                    yield fd, data
+                    return
             finally:
                 os.close(fd)
             self._corrupt(digest, "cached chunk of the wrong size or content")

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..core.chunking import ChunkRef, checked_view, chunk_offsets
+from ..core.chunking import ChunkRef, chunk_offsets, read_checked
 from ..core.errors import ArtfsError, DigestMismatch
 from ..core.manifest import ManifestEntry
 from .backend import Backend
@@ -82,30 +82,30 @@ class ChunkSource:
         return [d for d in wanted if d not in self.paths]
 
     @contextmanager
-    def verified(self, chunk: ChunkRef) -> Iterator[tuple[int, memoryview, Path]]:
-        """An fd on a file holding the chunk, a view of its bytes checked against the digest,
-        and the file's path: the store's own file if it was located, else the cache's."""
+    def verified(self, chunk: ChunkRef) -> Iterator[tuple[int, bytes, Path]]:
+        """An fd on a file holding the chunk, its bytes checked against the digest, and the
+        file's path: the store's own file if it was located, else the cache's."""
         path = self.paths.get(chunk.digest)
         fd = _open(path) if path is not None else None
         if fd is not None and path is not None:
             try:
-                with checked_view(fd, chunk.digest, chunk.size) as view:
-                    if view is None:
-                        raise DigestMismatch(f"the store's file of chunk {chunk.digest} is corrupt")
-                    yield fd, view, path
-                    return
+                data = read_checked(fd, chunk.digest, chunk.size)
+                if data is None:
+                    raise DigestMismatch(f"the store's file of chunk {chunk.digest} is corrupt")
+                yield fd, data, path
+                return
             finally:
                 os.close(fd)
         fetch = functools.partial(self.backend.read_chunk, chunk.digest)
-        with self.cache.verified(chunk.digest, chunk.size, fetch) as (fd, view):
-            yield fd, view, self.cache.path(chunk.digest)
+        with self.cache.verified(chunk.digest, chunk.size, fetch) as (fd, data):
+            yield fd, data, self.cache.path(chunk.digest)
 
     def read(self, entry: ManifestEntry) -> bytes:
         """A (small) file's bytes, verified."""
         parts = []
         for chunk in entry.chunks:
-            with self.verified(chunk) as (_, view, _):
-                parts.append(bytes(view))
+            with self.verified(chunk) as (_, data, _):
+                parts.append(data)
         return b"".join(parts)
 
     def write(self, entry: ManifestEntry, path: Path) -> None:
@@ -127,10 +127,10 @@ class ChunkSource:
                 list(pool.map(lambda place: self._place(fd, *place), places))
 
     def _place(self, out: int, offset: int, chunk: ChunkRef) -> None:
-        with self.verified(chunk) as (fd, view, _):
+        with self.verified(chunk) as (fd, data, _):
             if self.link == "reflink" and self._clone(fd, out, offset, chunk.size):
                 return
-            _write_all(out, view, offset)
+            _write_all(out, data, offset)
 
     def _clone(self, src: int, out: int, offset: int, size: int) -> bool:
         if not self._can_share:
@@ -176,7 +176,8 @@ def _open(path: Path) -> int | None:
         return None
 
 
-def _write_all(fd: int, data: memoryview, offset: int) -> None:
-    while data:
-        written = os.pwrite(fd, data, offset)
-        data, offset = data[written:], offset + written
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written

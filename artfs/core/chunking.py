@@ -73,13 +73,12 @@ def mapped(fd: int, offset: int, length: int) -> Iterator[memoryview]:
             pass  # a caller (an aborted HTTP request) still holds a slice: the GC closes it
 
 
-@contextmanager
-def checked_view(fd: int, digest: str, size: int) -> Iterator[memoryview | None]:
+def read_checked(fd: int, digest: str, size: int) -> bytes | None:
     """The file's bytes if they are exactly the chunk ``digest`` (``size`` bytes), else None:
     what is hashed is what the caller then copies, so no byte is read twice. (Read into
     memory: for chunk-sized reads, faster than mapping the file and faulting its pages in.)"""
     data = _read_all(fd, size) if os.fstat(fd).st_size == size else None
-    yield memoryview(data) if data is not None and digest_bytes(data) == digest else None
+    return data if data is not None and digest_bytes(data) == digest else None
 
 
 def _read_all(fd: int, size: int) -> bytes | None:

@@ -203,9 +203,10 @@ class Operations(ReadOnly, pyfuse3.Operations):
         assert tree is not None
         tree.opened += 1
         fh = self._handle()
-        self._files[fh] = OpenFile(node, node.entry, fd)
+        self._files[fh] = opened = OpenFile(node, node.entry, fd)
         if self.usage is not None:
             self.usage.opened(tree.info)
+        await self.reader.opened(opened)
         return pyfuse3.FileInfo(fh=fh, keep_cache=True)
 
     async def read(self, fh: int, off: int, size: int) -> bytes:

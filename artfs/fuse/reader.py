@@ -57,7 +57,7 @@ from cachetools import LRUCache
 from ..client.backend import Backend
 from ..client.cache import ChunkCache
 from ..client.references import ReferenceReader
-from ..core.chunking import ChunkRef, checked_view, chunk_offsets
+from ..core.chunking import ChunkRef, chunk_offsets, read_checked
 from ..core.errors import ArtfsError, DigestMismatch
 from ..core.manifest import ManifestEntry
 from .flight import SingleFlight
@@ -289,10 +289,10 @@ class ChunkFiles:
             pass  # (logged; a reader gets the error)
 
     def prefetch_files(self, chunks: Sequence[tuple[str, int]]) -> None:
-        """Make the first chunks of the files readers go to next cheap to open, in the
-        background: located in one store call; read in place, checked (once, as a reader
-        would); else fetched into the cache in one ``Backend.read_chunks`` call. Chunks open
-        or checked already are skipped, and all of them while too many are pending."""
+        """Make the first chunks of the files readers go to next ready, in the background:
+        located in one store call; read in place, checked (once, as a reader would); else
+        fetched into the cache in one ``Backend.read_chunks`` call. Chunks open or checked
+        already are skipped, and all of them while too many are pending."""
         todo = [(d, s) for d, s in chunks if d not in self._files and d not in self._checked]
         if self.nursery is None or not todo or self._pending >= PREFETCH_PENDING:
             return
@@ -380,9 +380,8 @@ def _check_file(path: Path, digest: str, size: int) -> Identity | None:
     except FileNotFoundError:
         return None
     try:
-        with checked_view(fd, digest, size) as view:
-            if view is None:
-                raise DigestMismatch(f"the store's file {path} does not hold these bytes")
+        if read_checked(fd, digest, size) is None:
+            raise DigestMismatch(f"the store's file {path} does not hold these bytes")
         return _identity(fd)
     finally:
         os.close(fd)
@@ -396,7 +395,7 @@ class OpenFile:
     """One open() of a file with ``entry``'s bytes: its chunk layout and where its
     sequential run stands."""
 
-    __slots__ = ("ahead", "entry", "fd", "node", "offsets", "pos", "run_start", "started")
+    __slots__ = ("ahead", "entry", "fd", "node", "offsets", "pos", "run_start")
 
     def __init__(self, node: Node, entry: ManifestEntry, fd: int | None = None):
         self.node = node
@@ -406,7 +405,6 @@ class OpenFile:
         self.run_start = 0
         self.pos = 0
         self.ahead = 0  # the last chunk readahead was asked for
-        self.started = False  # read from yet
 
 
 class Reading:
@@ -447,9 +445,6 @@ class Reader:
         self.stats.read(size)
         if f.fd is not None:
             return os.pread(f.fd, end - off, off)
-        if not f.started:
-            f.started = True
-            await self._first_read(f)
         chunks, offsets = entry.chunks, f.offsets
         index = bisect_right(offsets, off) - 1
         start, chunk = offsets[index], chunks[index]
@@ -513,12 +508,13 @@ class Reader:
         log.error("cached chunk %s changed under the daemon; the read fails with EIO", digest)
         return pyfuse3.FUSEError(errno.EIO)
 
-    async def _first_read(self, f: OpenFile) -> None:
-        """Follow the walks through a version's files: a file read just after the last one
-        of a walk continues it, and has the next files prefetched; a file read out of order
-        starts a walk, and has the files around it located in one store call. Once many
-        files of the version were read out of order (a training epoch), a jump also has the
-        files after it prefetched: they too will be read soon."""
+    async def opened(self, f: OpenFile) -> None:
+        """Follow the walks through a version's files as they are opened (the earliest sign
+        of the next file): a file opened just after the last one of a walk continues it,
+        and has the next files prefetched; a file opened out of order starts a walk, and has
+        the files around it located in one store call. Once many files of the version were
+        opened out of order (a training epoch), a jump also has the files after it
+        prefetched: they too will be read soon."""
         tree, node = f.node.owner, f.node
         if tree is None or not isinstance(node, FileNode) or not f.entry.chunks:
             return
