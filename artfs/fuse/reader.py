@@ -182,7 +182,10 @@ class ChunkFiles:
 
     async def _open(self, digest: str, size: int, threads: trio.CapacityLimiter) -> ChunkFile:
         if not self.located(digest):
-            await self.locate([digest])
+            if self.cache.path(digest).exists():  # fetched before: a hit needs no store call
+                self._paths[digest] = None
+            else:
+                await self.locate([digest])
         path = self._paths.get(digest)
         if path is not None:
             fd = await self._open_in_place(digest, size, path, threads)
