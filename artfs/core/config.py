@@ -1,4 +1,5 @@
-"""Client configuration: flag, then environment, then the login file, then defaults (DESIGN §5)."""
+"""Client configuration: flag, then environment, then the login file, then defaults
+(README, "Configuration")."""
 
 from __future__ import annotations
 

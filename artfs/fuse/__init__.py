@@ -1,4 +1,4 @@
-"""The FUSE mount (DESIGN §3): the store as plain files, thin over the client.
+"""The FUSE mount (docs/SEMANTICS.md): the store as plain files, thin over the client.
 
 Modules, one job each:
 

@@ -26,7 +26,7 @@ def create_app(store: Store) -> FastAPI:
     app = FastAPI(
         title="artfs",
         version=__version__,
-        description="A versioned, deduplicated artifact store (see DESIGN.md).",
+        description="A versioned, deduplicated artifact store (see docs/OPERATIONS.md).",
         default_response_class=JSONResponse,
         lifespan=lifespan,
     )
