@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from ..store.s3blobs import SSE_ALGORITHMS, ServerSideEncryption
-from ..store.settings import StoreSettings
 from .storeadmin import KEY_FILE_OPTION
 
 
@@ -82,6 +81,8 @@ def server(
     if s3_kms_key_id and s3_sse != "aws:kms":
         raise click.UsageError("--s3-kms-key-id goes with --s3-sse aws:kms")
     sse = ServerSideEncryption(s3_sse, s3_kms_key_id) if s3_sse else None
+    from ..store.settings import StoreSettings
+
     settings = StoreSettings(upgrade=migrate, encryption_key_file=key_file, s3_sse=sse)
     try:
         import uvicorn
