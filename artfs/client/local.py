@@ -68,6 +68,9 @@ class LocalBackend:
     ) -> Iterator[bytes]:
         return self.store.chunks.read_chunk(self.caller, digest, offset, length)
 
+    def expect_reads(self, digests: Sequence[str]) -> None:
+        """Nothing to prepare: the store is read in-process."""
+
     def commit(
         self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any
     ) -> CommitResult:
