@@ -12,6 +12,7 @@ client streams through it from then on. Everything read is verified by the calle
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -51,6 +52,7 @@ class DirectTransfers:
         self.ask = ask
         self.bucket = Peer("the bucket", bucket_error)
         self.available: bool | None = None  # None until the server said
+        self._probe = threading.Lock()  # one question until then, not one per thread
         self._urls: TLRUCache[str, tuple[str, float]] = TLRUCache(
             KEPT_URLS, lambda _key, value, _now: value[1], timer=time.monotonic
         )
@@ -65,10 +67,19 @@ class DirectTransfers:
                 return
             self._ask_urls(wanted[start : start + MAX_URLS])
 
+    def _offer(self, path: str, body: dict[str, Any]) -> Any:
+        """The server's answer to a request for URLs, None if it offers none (then never
+        asked again)."""
+        with self._probe if self.available is None else contextlib.nullcontext():
+            if self.available is False:
+                return None
+            answer = self.ask(path, body)
+            self.available = bool(answer.get("direct"))
+        return answer if self.available else None
+
     def _ask_urls(self, digests: Sequence[str]) -> None:
-        answer = self.ask("/chunks/urls", {"digests": list(digests)})
-        self.available = bool(answer.get("direct"))
-        if not self.available:
+        answer = self._offer("/chunks/urls", {"digests": list(digests)})
+        if answer is None:
             return
         lifetime = float(answer["expires_in"])
         until = time.monotonic() + lifetime * (1 - URL_MARGIN)
@@ -121,9 +132,8 @@ class DirectTransfers:
         if self.available is False:
             return None
         chunks = [{"digest": d, "size": view.nbytes} for d, view in items]
-        answer = self.ask(f"{project_url}/uploads", {"chunks": chunks})
-        self.available = bool(answer.get("direct"))
-        if not self.available:
+        answer = self._offer(f"{project_url}/uploads", {"chunks": chunks})
+        if answer is None:
             return None
         uploads = answer["uploads"]
         if [u.get("digest") for u in uploads] != [d for d, _ in items]:
