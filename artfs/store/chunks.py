@@ -179,6 +179,7 @@ class Chunks:
         if any(written for _, written in stored):
             self.blobs.sync()  # durable before any row says live
         with self.db.write(durable=False) as conn:
+            lock_chunks(conn, list(ids.values()))
             # Not a row the verifier made lost meanwhile: it may have deleted what was written.
             conn.execute(
                 chunks.update()
@@ -231,13 +232,19 @@ class Chunks:
         caller's own upload, usable by the caller and of the size its bytes were verified
         (or, unverified, checked by the bucket) to have; touched now. Else ``MissingChunks``
         or ``InvalidManifest``. (``vouch`` first, for the others' unverified chunks.)"""
-        found: dict[str, Row] = {}
+        ids: list[int] = []
         for part in batched(sorted(needed)):
-            # FOR SHARE: gc and deletions cannot mark these rows until this commit is done
+            ids += conn.execute(sa.select(chunks.c.id).where(chunks.c.digest.in_(part))).scalars()
+        found: dict[str, Row] = {}
+        for part in batched(sorted(ids)):
+            # Locked until this commit is done, so gc and deletions cannot mark them; in the
+            # order of ids, as every writer of many chunk rows does (no deadlocks), and for
+            # update, as the touch below writes them (two share locks would wait on each other).
             rows = conn.execute(
                 sa.select(chunks.c.id, chunks.c.digest, chunks.c.size, chunks.c.state)
-                .where(chunks.c.digest.in_(part), chunks.c.state.in_(STORED))
-                .with_for_update(read=True)
+                .where(chunks.c.id.in_(part), chunks.c.state.in_(STORED))
+                .order_by(chunks.c.id)
+                .with_for_update()
             )
             found.update((r.digest, r) for r in rows)
         visible = visible_chunk_ids(
@@ -258,9 +265,9 @@ class Chunks:
                 raise InvalidManifest(
                     f"chunk {digest} is {found[digest].size} bytes, the manifest says {size}"
                 )
-        ids = {r.id for r in found.values()}
-        touch_chunks(conn, sorted(ids))
-        return ids
+        used = {r.id for r in found.values()}
+        touch_chunks(conn, sorted(used))
+        return used
 
     def release(self, conn: Connection, ids: Sequence[int]) -> list[Row]:
         """Mark ``deleting`` those of these chunks that no live version uses any more (a
@@ -342,6 +349,16 @@ def chunk_rows(conn: Connection, digests: Sequence[str]) -> dict[str, Row]:
     return rows
 
 
+def lock_chunks(conn: Connection, ids: Sequence[int]) -> None:
+    """Lock chunk rows in the order of their ids, as every writer of many of them does before
+    it writes: an UPDATE alone locks rows in whatever order its plan visits them, and two
+    such orders deadlock on PostgreSQL. (SQLite has one writer at a time.)"""
+    for part in batched(sorted(ids)):
+        locked = sa.select(chunks.c.id).where(chunks.c.id.in_(part)).order_by(chunks.c.id)
+        conn.execute(locked.with_for_update())
+
+
 def touch_chunks(conn: Connection, ids: Sequence[int]) -> None:
+    lock_chunks(conn, ids)
     for part in batched(sorted(ids)):
         conn.execute(chunks.update().where(chunks.c.id.in_(part)).values(touched_at=now()))
