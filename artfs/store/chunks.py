@@ -278,8 +278,7 @@ class Chunks:
         finds the chunk ``deleting``, answers "missing chunks", and its client sends the
         chunk again. SQLite runs one writer at a time.
         """
-        for part in batched(sorted(ids)):
-            conn.execute(sa.select(chunks.c.id).where(chunks.c.id.in_(part)).with_for_update())
+        lock_chunks(conn, ids)
         for part in batched(sorted(ids)):
             conn.execute(
                 chunks.update()
