@@ -37,9 +37,7 @@ class Presigner:
 
     @functools.cached_property
     def _signer(self) -> Any:
-        from botocore.config import Config
-
-        return s3_client(self.public_endpoint, Config(signature_version="s3v4"))
+        return s3_client(self.public_endpoint, signature_version="s3v4")
 
     def _sign(self, operation: str, method: str, **params: Any) -> str:
         url: str = self._signer.generate_presigned_url(

@@ -26,14 +26,19 @@ from ..core.digest import PREFIX, hex_of, verify_stream
 from ..core.errors import InvalidName, NotFound, Unavailable
 from .blobs import READ_BLOCK, Data
 
+CONNECTIONS = 64  # a server's request threads (40 by default) each read or write at once
 
-def s3_client(endpoint: str | None = None, config: Any = None) -> Any:
-    """A boto3 client for ``endpoint`` (default: ``AWS_ENDPOINT_URL``, else AWS)."""
+
+def s3_client(endpoint: str | None = None, **options: Any) -> Any:
+    """A boto3 client for ``endpoint`` (default: ``AWS_ENDPOINT_URL``, else AWS), with
+    ``options`` for its ``Config``."""
     import boto3
+    from botocore.config import Config
 
     endpoint = (
         endpoint or os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_S3_ENDPOINT_URL")
     )
+    config = Config(max_pool_connections=CONNECTIONS, **options)
     return boto3.client("s3", endpoint_url=endpoint, config=config)
 
 
