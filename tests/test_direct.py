@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
+import artfs
 from artfs.client.http import HttpBackend
 from artfs.core.chunking import ChunkRef
 from artfs.core.digest import digest_bytes, hex_of, verify_stream
@@ -20,7 +21,8 @@ from artfs.core.errors import DigestMismatch, MissingChunks, NotFound
 from artfs.core.manifest import Manifest, ManifestEntry
 from artfs.core.names import ArtifactPath
 
-from .conftest import _base_env
+from .conftest import StoreEnv, _base_env
+from .mountutil import mounted, sh
 from .serverutil import ServerProcess, start_server
 from .util import run_artfs, tree_digests, write_tree
 
@@ -347,3 +349,25 @@ def test_a_wrong_answer_from_the_bucket_is_never_written_out(team, s3, tmp_path)
     assert not (tmp_path / "out" / "f.bin").exists()
     with pytest.raises(DigestMismatch):
         verify_stream(digest_bytes(data), users["alice"].read_chunk(digest_bytes(data)))
+
+
+def test_the_mount_and_the_python_api_go_through_the_bucket(s3, tmp_path, monkeypatch):
+    server = bucket_server(tmp_path, s3, "--log-level", "info")
+    try:
+        env = client_env(tmp_path, server)
+        src = write_tree(tmp_path / "src", {"a.bin": os.urandom(3 * CHUNK + 1)})
+        run_artfs("put", src, "-n", "proj/m", env=env)
+        with mounted(StoreEnv("server", tmp_path, env, server.data)) as m:
+            assert sh("cmp", m / "proj/m/latest/a.bin", src / "a.bin").returncode == 0
+            assert (m / "proj/m/latest/a.bin").read_bytes() == (src / "a.bin").read_bytes()
+            (m / "proj/m/@staging/b.bin").write_bytes(os.urandom(2 * CHUNK))
+            run_artfs("commit", m / "proj/m/@staging", env=env)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        artfs.Api().artifact("proj/m:v1").download(tmp_path / "api")
+        assert (tmp_path / "api" / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
+    finally:
+        server.stop()
+    log = routes(server)
+    assert not any(route in log for route in STREAMED)
+    assert log.count(DIRECT[1]) >= 2  # the put, then the commit of the mount's staging area
