@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..core.digest import PREFIX, hex_of, verify_stream
-from ..core.errors import InvalidName, NotFound, Unavailable
+from ..core.errors import InvalidArgument, NotFound, Unavailable
 from .blobs import READ_BLOCK, Data
 
 CONNECTIONS = 64  # a server's request threads (40 by default) each read or write at once
@@ -54,9 +54,9 @@ class ServerSideEncryption:
 
     def __post_init__(self) -> None:
         if self.algorithm not in SSE_ALGORITHMS:
-            raise InvalidName(f"unknown S3 encryption {self.algorithm!r}: AES256 or aws:kms")
+            raise InvalidArgument(f"unknown S3 encryption {self.algorithm!r}: AES256 or aws:kms")
         if self.kms_key_id and self.algorithm != "aws:kms":
-            raise InvalidName("a KMS key id goes with S3 encryption aws:kms")
+            raise InvalidArgument("a KMS key id goes with S3 encryption aws:kms")
 
     def write_args(self) -> dict[str, str]:
         args = {"ServerSideEncryption": self.algorithm}
@@ -83,7 +83,7 @@ class S3BlobStore:
     ):
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
-            raise InvalidName(f"invalid blob store {url!r}: expected s3://bucket[/prefix]")
+            raise InvalidArgument(f"invalid blob store {url!r}: expected s3://bucket[/prefix]")
         self.bucket = parsed.netloc
         root = parsed.path.strip("/")
         root = f"{root}/" if root else ""
