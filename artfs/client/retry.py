@@ -2,9 +2,9 @@
 
 Two layers, never nested for the same failure:
 
-- ``CONNECT``, urllib3's ``Retry`` on every session: a connection that could not be made (the
-  request never left) is tried again, with backoff, for about 10 s, long enough to ride out
-  a server restart. What still fails is ``Unreachable``, which nothing above retries.
+- ``connect_retry()``, urllib3's ``Retry`` on every session: a connection that could not be
+  made (the request never left) is tried again, with backoff, for about 10 s, long enough to
+  ride out a server restart. What still fails is ``Unreachable``, which nothing above retries.
 - ``TRANSIENT``: a call answered "unavailable" (429, 5xx, a store busy with these chunks) or
   cut off after it was sent is made again, at most ``tries`` times in all, with jittered
   exponential pauses. Only calls that mean the same the second time go through it (the HTTP
@@ -20,29 +20,34 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
-
-from urllib3.util.retry import Retry
+from typing import TYPE_CHECKING, TypeVar
 
 from ..core.errors import DigestMismatch, Unavailable
 
+if TYPE_CHECKING:  # urllib3 loads with the HTTP backend, not for local commands
+    from urllib3.util.retry import Retry
+
 R = TypeVar("R")
 
-CONNECT = Retry(
-    total=8,
-    connect=8,
-    read=0,  # a request that may have reached the server is TRANSIENT's decision
-    status=0,
-    other=0,  # e.g. an untrusted certificate: retrying cannot help
-    redirect=0,
-    backoff_factor=0.2,
-    backoff_max=2,
-    raise_on_status=False,
-)
+
+def connect_retry() -> Retry:
+    from urllib3.util.retry import Retry
+
+    return Retry(
+        total=8,
+        connect=8,
+        read=0,  # a request that may have reached the peer is TRANSIENT's decision
+        status=0,
+        other=0,  # e.g. an untrusted certificate: retrying cannot help
+        redirect=0,
+        backoff_factor=0.2,
+        backoff_max=2,
+        raise_on_status=False,
+    )
 
 
 class Unreachable(Unavailable):
-    """No connection could be made, after ``CONNECT``'s retries: not retried again."""
+    """No connection could be made, after ``connect_retry``'s retries: not retried again."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from ..core.errors import ArtfsError, NotFound, PermissionDenied, Unauthenticated, Unavailable
-from .retry import CONNECT, TRANSIENT, Unreachable
+from .retry import TRANSIENT, Unreachable, connect_retry
 
 POOL_SIZE = 32  # at least the transfer workers plus the mount's readers
 TIMEOUT = (10, 600)  # connect, read (a commit of a huge manifest or gc may take a while)
@@ -44,7 +44,7 @@ def reason(exc: requests.RequestException) -> str:
 
 def _never_sent(exc: requests.RequestException) -> bool:
     """Whether the request failed before reaching the peer (no connection, or no trusted
-    one), after ``CONNECT``'s retries: trying again at once would fail the same way."""
+    one), after ``connect_retry``'s retries: trying again at once would fail the same way."""
     if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)):
         return True
     cause = exc.args[0] if exc.args else None
@@ -77,7 +77,9 @@ class Peer:
         self.name = name
         self.read_error = read_error
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=CONNECT)
+        adapter = HTTPAdapter(
+            pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=connect_retry()
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "artfs-client"
