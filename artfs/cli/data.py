@@ -335,3 +335,8 @@ def gc(ctx: click.Context, grace: str) -> None:
         f"removed {report.chunks_deleted} chunks ({size(report.bytes_freed)}); "
         f"expired {report.versions_expired} versions"
     )
+    if report.chunks_verified or report.chunks_lost or report.unverified_left:
+        click.echo(
+            f"verified {report.chunks_verified} chunks uploaded straight to the bucket; "
+            f"{report.chunks_lost} failed and were deleted; {report.unverified_left} left to check"
+        )

@@ -42,6 +42,10 @@ class Backend(Protocol):
         self, digest: str, offset: int = 0, length: int | None = None
     ) -> Iterator[bytes]: ...
 
+    def expect_reads(self, digests: Sequence[str]) -> None:
+        """A hint, not a store call: these chunks are about to be read (a backend reading
+        through presigned URLs gets theirs in one round trip)."""
+
     def commit(
         self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any
     ) -> CommitResult: ...

@@ -28,10 +28,11 @@ from ..core.chunking import mapped
 from ..core.digest import digest_bytes, hex_of
 from ..core.errors import DigestMismatch
 from ..store.blobs import make_fanout, remove_stale, unique_name, write_verified
+from .retry import REFETCH
 
 Fetch = Callable[[], Iterable[bytes]]
 TMP_MAX_AGE_S = 3600
-VERIFY_TRIES = 2  # a chunk failing verification is fetched once more, then the error stands
+VERIFY_TRIES = REFETCH.tries  # a chunk failing verification is fetched once more
 log = logging.getLogger(__name__)
 
 

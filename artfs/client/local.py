@@ -27,6 +27,7 @@ from ..store.blobs import Data
 from ..store.gc import DEFAULT_GRACE_S
 from ..store.service import Store
 from ..store.settings import StoreSettings
+from .retry import TRANSIENT
 
 
 class LocalBackend:
@@ -61,12 +62,19 @@ class LocalBackend:
         return self.store.chunks.missing_chunks(self.caller, digests)
 
     def put_chunks(self, entity: str, project: str, items: Sequence[tuple[str, Data]]) -> list[int]:
-        return self.store.chunks.put_chunks(self.caller, entity, project, items)
+        """Retried under the one policy while the store answers "busy with these chunks"
+        (another process's gc); the items are buffers, read again each time."""
+        return TRANSIENT.call(
+            lambda: self.store.chunks.put_chunks(self.caller, entity, project, items)
+        )
 
     def read_chunk(
         self, digest: str, offset: int = 0, length: int | None = None
     ) -> Iterator[bytes]:
         return self.store.chunks.read_chunk(self.caller, digest, offset, length)
+
+    def expect_reads(self, digests: Sequence[str]) -> None:
+        """Nothing to prepare: the store is read in-process."""
 
     def commit(
         self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from ..core.chunking import FileContent, chunk_offsets, mapped
-from ..core.errors import ArtfsError, DigestMismatch, Unavailable
+from ..core.errors import ArtfsError, DigestMismatch
 from ..core.manifest import ManifestEntry, file_mode
 from ..core.names import ArtifactPath
 from ..core.paths import local_target
@@ -25,6 +25,7 @@ from .backend import Backend
 from .cache import ChunkCache
 from .hashcache import HashCache, stat_and_hash
 from .references import ReferenceReader, is_checked
+from .retry import REFETCH
 
 if TYPE_CHECKING:  # tqdm loads when a transfer starts
     from tqdm import tqdm
@@ -34,7 +35,6 @@ _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
 MISSING_BATCH = 5000
 BATCH_CHUNKS = 32
 BATCH_BYTES = 16 << 20
-RETRIES = 4
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -79,18 +79,6 @@ def run_parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKER
         return list(pool.map(fn, items))
     finally:  # after an error, items not started yet are dropped, not run in vain
         pool.shutdown(cancel_futures=True)
-
-
-def with_retries(fn: Callable[[], R]) -> R:
-    """Retry calls the store answers with ``Unavailable`` (busy, or gc in progress)."""
-    for attempt in range(RETRIES):
-        try:
-            return fn()
-        except Unavailable:
-            if attempt == RETRIES - 1:
-                raise
-            time.sleep(0.2 * 2**attempt)
-    raise AssertionError("unreachable")
 
 
 def hash_sources(
@@ -147,7 +135,7 @@ def send_missing(
     only: Sequence[str] | None = None,
 ) -> None:
     """Upload the chunks of ``entries`` the store lacks (or just ``only``), from local files,
-    for a version of ``target``'s project."""
+    for a version of ``target``'s project (the backend retries what may be retried)."""
     where: dict[str, tuple[Path, int, int]] = {}
     for entry in entries:
         if entry.path not in sources:
@@ -172,7 +160,7 @@ def send_missing(
                 stack.callback(os.close, fd)
                 items.append((digest, stack.enter_context(mapped(fd, offset, size))))
             try:
-                with_retries(lambda: backend.put_chunks(target.entity, target.project, items))
+                backend.put_chunks(target.entity, target.project, items)
             except DigestMismatch:
                 names = ", ".join(sorted({str(where[d][0]) for d in batch}))
                 raise ArtfsError(f"{names} changed while being put; run the put again") from None
@@ -207,15 +195,13 @@ def fetch_chunks(
     progress: bool | None = None,
 ) -> None:
     """Make sure every chunk is in the cache; a chunk that fails verification is fetched
-    once more before the error is raised."""
+    once more (``REFETCH``) before the error is raised."""
     bar = progress_bar(sum(chunks.values()), "downloading", progress)
     before = (cache.fetched_chunks, cache.fetched_bytes)
+    backend.expect_reads([d for d in sorted(chunks) if not cache.path(d).exists()])
 
     def fetch(digest: str) -> None:
-        try:
-            cache.ensure(digest, lambda: backend.read_chunk(digest))
-        except DigestMismatch:
-            cache.ensure(digest, lambda: backend.read_chunk(digest))
+        REFETCH.call(lambda: cache.ensure(digest, lambda: backend.read_chunk(digest)))
         bar.update(chunks[digest])
 
     with bar:

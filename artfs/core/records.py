@@ -118,6 +118,9 @@ class GcReport:
     chunks_deleted: int = 0
     bytes_freed: int = 0
     versions_expired: int = 0
+    chunks_verified: int = 0  # sent straight to the bucket, checked by this gc
+    chunks_lost: int = 0  # ... whose bytes failed the check (deleted)
+    unverified_left: int = 0  # ... still to check (the next gc goes on)
     details: list[str] = field(default_factory=list)
 
 

@@ -13,7 +13,7 @@ from ..store.service import Store
 from . import metrics
 from .observe import Observe
 from .responses import JSONResponse, install_error_handlers
-from .routes import admin, chunks, runs, versions
+from .routes import admin, chunks, direct, runs, versions
 from .ui import create_ui, mount_ui
 
 
@@ -46,7 +46,7 @@ def create_app(store: Store) -> FastAPI:
 
     app.add_middleware(Observe)
 
-    for module in (chunks, versions, runs, admin):
+    for module in (chunks, direct, versions, runs, admin):
         app.include_router(module.router)
     mount_ui(app, create_ui(store))
     return app
