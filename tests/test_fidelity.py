@@ -270,3 +270,36 @@ def test_hard_links_in_staging_are_copies(embedded: StoreEnv) -> None:
         embedded.cli("commit", staging)
         assert (m / "proj/links/v0/a").read_bytes() == b"one"
         assert (m / "proj/links/v0/b").read_bytes() == b"two"
+
+
+def test_add_dir_checkout_and_verify_know_kinds_modes_and_links(api_env: StoreEnv) -> None:
+    import artfs
+    from artfs.core.errors import ArtfsError, ArtfsWarning
+
+    src = _tree(api_env.tmp / "src", api_env.tmp / "outside")
+    (src / "fifo").unlink()
+    victim = write_tree(api_env.tmp / "victim", {"keep.txt": b"keep"})
+    art = artfs.Artifact("tree")
+    with pytest.warns(ArtfsWarning, match="followed 1 symlink"):
+        art.add_dir(src)
+    art.save()
+    logged = artfs.Api().artifact("proj/tree:latest")
+    root = Path(logged.download(api_env.tmp / "got"))
+    logged.verify(root)
+    for change, why in [
+        (lambda: (root / "run.sh").chmod(0o644), "run.sh differs"),
+        (lambda: _relink(root / "data/latest", "shard-8"), "data/latest differs"),
+        (lambda: (root / "stray").symlink_to(victim), "stray is not part"),
+        (lambda: (root / ".git/refs/heads").rmdir(), ".git/refs/heads is missing"),
+    ]:
+        change()
+        with pytest.raises(ArtfsError, match=why):
+            logged.verify(root)
+        logged.checkout(root)  # puts it right: the link removed, never followed
+        logged.verify(root)
+    assert (victim / "keep.txt").read_bytes() == b"keep"
+
+
+def _relink(path: Path, target: str) -> None:
+    path.unlink()
+    path.symlink_to(target)

@@ -296,3 +296,45 @@ async def test_version_directories_stay_read_only(client: Client, tmp_path: Path
     assert await ops.access(staging, os.W_OK, None)
     with pytest.raises(pyfuse3.FUSEError):
         await ops.access(file, os.W_OK, None)
+
+
+@pytest.mark.trio
+async def test_links_modes_and_empty_directories_are_staged_kept_and_committed(
+    client: Client, tmp_path: Path
+) -> None:
+    put(client, tmp_path / "base", "proj/ds", {"d/x.txt": b"x", "run.sh": b"#!/bin/sh\n"})
+    ops = make_ops(client, tmp_path / "staging")
+    staging = (await walk(ops, "proj", "ds", "@staging")).st_ino
+    d = (await walk(ops, "proj", "ds", "@staging", "d")).st_ino
+    run = (await walk(ops, "proj", "ds", "@staging", "run.sh")).st_ino
+    link = await ops.symlink(d, b"up", b"../run.sh", None)
+    assert await ops.readlink(link.st_ino, None) == b"../run.sh"
+    # a move that would make the link lead out of the version is refused
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.rename(d, b"up", staging, b"up", 0, None)
+    assert caught.value.errno == errno.EPERM
+    await ops.mkdir(staging, b"empty", 0o755, None)
+    area = ops.inodes.get(staging).area
+    assert area.changes().added == ["d/up", "empty"]
+    # chmod +x of a base file is a change (its bytes are not copied); a touch alone is not
+    await ops.setattr(
+        run, SimpleNamespace(st_mode=stat.S_IFREG | 0o755), fields(update_mode=True), None, None
+    )
+    x = (await walk(ops, "proj", "ds", "@staging", "d", "x.txt")).st_ino
+    await ops.setattr(x, SimpleNamespace(st_mtime_ns=7), fields(update_mtime=True), None, None)
+    assert area.changes().modified == ["run.sh"] and ops.stats.copied_files == 0
+    # what the journal keeps comes back after a crash
+    reloaded = StagingArea(area.dir, AreaKey(*area.key.__dict__.values()), "")
+    area.close()
+    reloaded.load()
+    nodes = dict(reloaded.walk())
+    assert nodes["d/up"].entry.link == "../run.sh" and nodes["d/x.txt"].mtime_ns == 7
+    assert nodes["run.sh"].mode == stat.S_IFREG | 0o755 and not nodes["empty"].index
+    reloaded.close()
+    ops = make_ops(client, tmp_path / "staging")
+    staging = (await walk(ops, "proj", "ds", "@staging")).st_ino
+    report = await ops.commits.commit(ops.inodes.get(staging).area, CommitOptions())
+    assert report.ok and report.changes == {"added": 2, "modified": 1, "deleted": 0}
+    manifest = client.backend.manifest(client.path("proj/ds:v1"))[1]
+    assert manifest.get("d/up").link == "../run.sh" and manifest.get("empty").kind == "dir"
+    assert manifest.get("run.sh").mode == 0o755 and manifest.get("d/x.txt").mtime_ns == 7
