@@ -241,7 +241,8 @@ def show(ctx: click.Context, name: str, files: bool, as_json: bool) -> None:
         click.echo(f"{key + ':':<13}{value}")
     if manifest is not None:
         click.echo("")
-        table([(e.path, e.size, e.digest) for e in manifest], ("PATH", "SIZE", "DIGEST"))
+        what = {e.path: e.digest or (f"-> {e.link}" if e.link else "(directory)") for e in manifest}
+        table([(e.path, e.size, what[e.path]) for e in manifest], ("PATH", "SIZE", "DIGEST"))
 
 
 @click.group()
