@@ -47,17 +47,17 @@ class CopyOnWrite:
     async def writable(self, node: StagedFile) -> None:
         """Give ``node`` a local file of its own that writes may change."""
         area = node.area
-        while not area.writable(node):
+        while not area.bytes.writable(node):
             await self._copies.run((area.key, node.id), lambda: self._copy(node))
 
     async def _copy(self, node: StagedFile) -> None:
         area = node.area
-        if area.writable(node):
+        if area.bytes.writable(node):
             return
         source, entry = node.local, node.entry
         if source is None and entry is not None and entry.ref is not None:
             raise pyfuse3.FUSEError(errno.EOPNOTSUPP)  # its bytes live elsewhere
-        local = area.new_local()
+        local = area.bytes.new_local()
         try:
             if source is not None:  # frozen by a commit in progress
                 await trio.to_thread.run_sync(_copy_file, source.path, local.path)
@@ -70,7 +70,7 @@ class CopyOnWrite:
         if node.local is not source or node.entry is not entry:  # truncated meanwhile
             local.path.unlink(missing_ok=True)
             return
-        area.use_local(node, local)
+        area.bytes.use_local(node, local)
         self.stats.copied_files += 1
 
     async def _copy_chunks(self, entry: ManifestEntry, dest: Path) -> None:
@@ -85,15 +85,15 @@ class CopyOnWrite:
 
     async def truncate(self, node: StagedFile, size: int) -> None:
         area = node.area
-        if area.writable(node):
-            area.truncate(node, size)
+        if area.bytes.writable(node):
+            area.bytes.truncate(node, size)
         elif size == node.size:
             return
         elif size == 0:
-            area.use_local(node, area.new_local())
+            area.bytes.use_local(node, area.bytes.new_local())
         else:
             await self.writable(node)
-            area.truncate(node, size)
+            area.bytes.truncate(node, size)
 
     async def link(
         self, node: StagedFile | StagedLink, parent: StagedDir, name: bytes
@@ -104,7 +104,7 @@ class CopyOnWrite:
         if isinstance(node, StagedLink) or node.entry is not None:
             return area.copy(node, parent, name, None)
         assert node.local is not None
-        local = area.new_local()
+        local = area.bytes.new_local()
         try:
             await trio.to_thread.run_sync(_copy_file, node.local.path, local.path)
             return area.copy(node, parent, name, local)

@@ -3,8 +3,9 @@
 An area starts as a view of a base version: every file is backed by the base's manifest
 entry (its bytes read from chunks, nothing copied), with the version's modes, mtimes, links
 and empty directories. A file's first change gives it a local file holding its bytes
-(``localfiles``); everything else (names, directories, links, modes, mtimes) is kept in the
-area's journal (``journal``). On disk (docs/FORMAT.md, "Mount staging areas"):
+(``localfiles``; reading and writing them is ``filebytes``' job); everything else (names,
+directories, links, modes, mtimes) is kept in the area's journal (``journal``). On disk
+(docs/FORMAT.md, "Mount staging areas"):
 
     <area>/staging.db     the journal: the base, the tree, what backs each file
     <area>/files/<n>      the bytes of each file created or changed here
@@ -35,6 +36,7 @@ from ..core.errors import InvalidPath
 from ..core.manifest import ManifestEntry
 from ..core.paths import check_link
 from .changes import DIR_IDENTITY, Changes, diff, entry_identity, identity
+from .filebytes import FileBytes
 from .journal import ROOT_ID, AreaKey, Journal, Row, entry_json, parse_entry
 from .localfiles import LocalFile, LocalFiles, local_mode
 from .nodes import DirNode, FileNode, LinkNode
@@ -75,6 +77,7 @@ class StagingArea:
         self.nodes: dict[int, StagedNode] = {}
         self.journal = Journal(directory)
         self.files = LocalFiles(directory / "files")
+        self.bytes = FileBytes(self)
         self.loaded = False
         self.generation = 0  # bumped by every change
         self._next_id = ROOT_ID + 1
@@ -307,7 +310,7 @@ class StagingArea:
     def close(self) -> None:
         for node in self.nodes.values():
             if isinstance(node, StagedFile):
-                self.close_fd(node)
+                self.bytes.close_fd(node)
         self.journal.close()
 
     def clear(self) -> None:
@@ -327,7 +330,7 @@ class StagingArea:
         try:
             journal.insert(_row(node))
         except BaseException:
-            self.close_fd(node)
+            self.bytes.close_fd(node)
             local.path.unlink(missing_ok=True)
             raise
         self._linked_new(parent, node)
@@ -516,89 +519,11 @@ class StagingArea:
         node.mtime_ns = mtime_ns
         node.changed()
 
-    # -- file bytes ------------------------------------------------------------------------
-
-    def writable(self, node: StagedFile) -> bool:
-        """Whether writes may go straight to the node's local file (else ``new_local`` and
-        a copy of its bytes, then ``use_local``)."""
-        return node.local is not None and not node.local.frozen
-
-    def new_local(self) -> LocalFile:
-        """An empty local file, to fill with a copy of a file's bytes before ``use_local``."""
-        self.changing()
-        local, fd = self.files.create(0)
-        os.close(fd)
-        return local
-
-    def use_local(self, node: StagedFile, local: LocalFile) -> None:
-        """Back ``node`` by ``local`` from now on: its bytes differ from any entry."""
-        self.changing().set_backing(node.id, None, local.id)
-        os.chmod(local.path, local_mode(node.mode))
-        self.close_fd(node)
-        old = node.local
-        node.local, node.entry = local, None
-        local.node = node
-        if old is not None:
-            old.node = None
-            self.files.drop(old)
-        node.size = os.stat(local.path).st_size
-        node.mtime_ns = time.time_ns()
-        node.changed()
-
-    def fd(self, node: StagedFile) -> int:
-        """The open local file of a node backed by one."""
-        assert node.local is not None
-        if node.fd is None:
-            node.fd = self.files.open(node.local)
-        return node.fd
-
-    def close_fd(self, node: StagedFile) -> None:
-        if node.fd is not None:
-            os.close(node.fd)
-            node.fd = None
-
-    def write(self, node: StagedFile, offset: int, data: bytes) -> int:
-        """Write to a ``writable`` node's local file."""
-        written = os.pwrite(self.fd(node), data, offset)
-        self._modified(node, max(node.size, offset + written))
-        return written
-
-    def truncate(self, node: StagedFile, size: int) -> None:
-        """Set a ``writable`` node's size."""
-        os.ftruncate(self.fd(node), size)
-        self._modified(node, size)
-
-    def _modified(self, node: StagedFile, size: int) -> None:
-        if node.entry is not None:  # local bytes equal to a committed entry until now
-            assert node.local is not None
-            self.changing().set_backing(node.id, None, node.local.id)
-            node.entry = None
-        self.generation += 1
-        node.size = size
-        node.mtime_ns = time.time_ns()
-        node.changed()
-
-    def closed(self, node: StagedFile) -> None:
-        """The last handle on ``node`` was released: close its local file, and drop it if
-        its bytes are a committed entry's (reads then come from the chunks)."""
-        self.close_fd(node)
-        local = node.local
-        if node.entry is not None and local is not None and not local.frozen:
-            if self.journal.db is not None:
-                self.journal.set_backing(node.id, node.entry, None)
-            node.local = None
-            local.node = None
-            self.files.drop(local)
-
     def free(self, node: StagedNode) -> None:
         """Forget an unlinked node nothing refers to any more, with its bytes."""
         self.nodes.pop(node.id, None)
         if isinstance(node, StagedFile):
-            self.close_fd(node)
-            if node.local is not None:
-                node.local.node = None
-                self.files.drop(node.local)
-                node.local = None
+            self.bytes.release(node)
 
     def holds_local(self) -> bool:
         return any(isinstance(n, StagedFile) and n.local is not None for n in self.nodes.values())

@@ -190,7 +190,7 @@ class WritableOperations(Operations):
         if not stat.S_ISREG(mode):
             raise pyfuse3.FUSEError(errno.EPERM)  # a version holds no special files
         node = parent.area.create(parent, name, mode)
-        parent.area.close_fd(node)
+        parent.area.bytes.close_fd(node)
         self.inodes.remember(node)
         return node.attr
 
@@ -326,7 +326,7 @@ class WritableOperations(Operations):
         node = handle.node
         if node.local is not None:
             self.stats.read(size)
-            return os.pread(node.area.fd(node), size, off)
+            return os.pread(node.area.bytes.fd(node), size, off)
         entry = node.entry
         assert entry is not None
         if handle.reading is None or handle.reading.entry is not entry:
@@ -339,10 +339,10 @@ class WritableOperations(Operations):
         if handle is None:
             return await super().write(fh, off, buf)
         node = handle.node
-        if not node.area.writable(node):
+        if not node.area.bytes.writable(node):
             await self.cow.writable(node)
         self.stats.write(len(buf))
-        return node.area.write(node, node.size if handle.append else off, buf)
+        return node.area.bytes.write(node, node.size if handle.append else off, buf)
 
     @errors
     async def fsync(self, fh: int, datasync: bool) -> None:
@@ -350,7 +350,7 @@ class WritableOperations(Operations):
         if handle is None:
             return await super().fsync(fh, datasync)
         node = handle.node
-        fd = os.dup(node.area.fd(node)) if node.local is not None else None
+        fd = os.dup(node.area.bytes.fd(node)) if node.local is not None else None
         await trio.to_thread.run_sync(_sync, node.area, fd)
         return None
 
@@ -362,7 +362,7 @@ class WritableOperations(Operations):
         node = handle.node
         node.opened -= 1
         if not node.opened:
-            node.area.closed(node)
+            node.area.bytes.closed(node)
             self._free_if_unused(node)
         return None
 
