@@ -225,12 +225,19 @@ def fetch_chunks(
     stats.bytes_fetched += cache.fetched_bytes - before[1]
 
 
-def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_size: int) -> bool:
-    """Whether ``dest`` already is the entry, never following a link there: a directory; a
-    link to the same target; a regular file with the same executable bit and bytes (hashed
-    only if the cache can't say, chunked as the entry is so that the digests compare)."""
+def unchanged_at(
+    dest: Path,
+    entry: ManifestEntry,
+    hash_cache: HashCache,
+    chunk_size: int,
+    st: os.stat_result | None = None,
+) -> bool:
+    """Whether ``dest`` (whose ``lstat`` is ``st``, if the caller has it) already is the
+    entry, never following a link there: a directory; a link to the same target; a regular
+    file with the same executable bit and bytes (hashed only if the cache can't say, chunked
+    as the entry is so that the digests compare)."""
     try:
-        st = os.lstat(dest)
+        st = os.lstat(dest) if st is None else st
         if entry.kind != FILE:
             if entry.kind == DIR:
                 return stat.S_ISDIR(st.st_mode)
@@ -318,10 +325,21 @@ def materialize(
     already right are left alone, files come from the cache (fetched first where missing),
     then every mtime the manifest records is set, directories' last."""
     real_parents = RealParents(root)
+    untimed: list[ManifestEntry] = []  # right, but for their mtime
 
     def right(entry: ManifestEntry) -> bool:
         dest = local_target(root, entry.path)
-        return real_parents(entry.path) and unchanged_at(dest, entry, hash_cache, chunk_size)
+        try:
+            st = os.lstat(dest)
+        except OSError:
+            return False
+        if not real_parents(entry.path) or not unchanged_at(
+            dest, entry, hash_cache, chunk_size, st
+        ):
+            return False
+        if entry.mtime_ns is not None and entry.mtime_ns != st.st_mtime_ns:
+            untimed.append(entry)
+        return True
 
     stale = [e for e in entries if not right(e)]
     files = [e for e in stale if e.kind == FILE]
@@ -337,8 +355,12 @@ def materialize(
             lambda e: (write_file(cache, backend, references, e, target), e), files
         )
         run_parallel(lambda e: write_link(e, target), [e for e in stale if e.kind == LINK])
-        written_paths = {e.path for e in stale if e.kind != DIR}
-        _settle_mtimes(target, [e for e in entries if e.path not in written_paths])
+        # directories last, deepest first: writing inside one changes its mtime
+        late = {e.path for e in untimed} if not stale else {e.path for e in entries}
+        dirs = sorted((e for e in entries if e.kind == DIR), key=lambda e: -e.path.count("/"))
+        for entry in [*(e for e in untimed if e.kind != DIR), *dirs]:
+            if entry.mtime_ns is not None and entry.path in late:
+                target.set_mtime(entry.path, entry.mtime_ns)
     hash_cache.store_many(
         [(st, e.content) for st, e in written if e.ref is None],
         chunk_size,
@@ -350,17 +372,3 @@ def materialize(
     stats.files_written += len(files)
     stats.unchecked += [e.path for e in counted if not is_checked(e)]
     stats.files_unchanged += len(counted) - len(files)
-
-
-def _settle_mtimes(root: RootDir, entries: Sequence[ManifestEntry]) -> None:
-    """Give entries that were already right, and directories, the mtime the manifest
-    records; deepest first, so a directory's is set after what is written inside it."""
-    for entry in sorted(entries, key=lambda e: e.path.count("/"), reverse=True):
-        if entry.mtime_ns is None:
-            continue
-        try:
-            current = os.lstat(local_target(root.path, entry.path)).st_mtime_ns
-        except OSError:
-            current = None
-        if current != entry.mtime_ns:
-            root.set_mtime(entry.path, entry.mtime_ns)
