@@ -120,6 +120,25 @@ def test_put_then_get_keeps_modes_mtimes_links_and_empty_directories(
     assert _mtimes(root) == _mtimes(src)
 
 
+def test_put_refuses_dangling_links_out_and_loops_in_one_line(embedded: StoreEnv) -> None:
+    src = write_tree(embedded.tmp / "src", {"a.txt": b"a"})
+    (src / "gone").symlink_to(embedded.tmp / "nowhere")
+    refused = embedded.cli("put", src, "-n", "proj/x", check=False)
+    assert refused.returncode == 1 and len(refused.stderr.splitlines()) == 1
+    assert "gone is a symlink to" in refused.stderr and "does not exist" in refused.stderr
+    (src / "gone").unlink()
+    (src / "dangling").symlink_to("not-yet")  # inside: kept as it is, like git
+    (src / "sub").mkdir()
+    (src / "sub/loop").symlink_to(src)
+    refused = embedded.cli("put", src, "-n", "proj/x", check=False)
+    assert refused.returncode == 1 and "loop is a symlink to a directory holding it" in (
+        refused.stderr
+    )
+    (src / "sub/loop").unlink()
+    embedded.cli("put", src, "-n", "proj/x")
+    assert digests_of(embedded, "proj/x")["dangling"]["link"] == "not-yet"
+
+
 @pytest.mark.fuse
 def test_a_sqlite_wal_beside_its_database_is_warned_about(embedded: StoreEnv) -> None:
     src = embedded.tmp / "db"
