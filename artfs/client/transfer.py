@@ -8,7 +8,7 @@ import contextlib
 import errno
 import functools
 import os
-import threading
+import stat
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..core.chunking import FileContent, chunk_offsets, mapped
 from ..core.errors import ArtfsError, DigestMismatch
-from ..core.manifest import ManifestEntry, file_mode
+from ..core.manifest import DIR, EXEC_MODE, FILE, LINK, ManifestEntry, file_mode
 from ..core.names import ArtifactPath
 from ..core.paths import local_target
 from .backend import Backend
@@ -26,6 +26,7 @@ from .cache import ChunkCache
 from .hashcache import HashCache, stat_and_hash
 from .references import ReferenceReader, is_checked
 from .retry import REFETCH
+from .rootdir import RealParents, RootDir
 
 if TYPE_CHECKING:  # tqdm loads when a transfer starts
     from tqdm import tqdm
@@ -210,11 +211,24 @@ def fetch_chunks(
     stats.bytes_fetched += cache.fetched_bytes - before[1]
 
 
-def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_size: int) -> bool:
-    """Whether ``dest`` already holds the entry's bytes (hashing it only if the cache can't
-    say), chunked as the entry is so that the digests compare."""
+def unchanged_at(
+    dest: Path,
+    entry: ManifestEntry,
+    hash_cache: HashCache,
+    chunk_size: int,
+    st: os.stat_result | None = None,
+) -> bool:
+    """Whether ``dest`` (whose ``lstat`` is ``st``, if the caller has it) already is the
+    entry, never following a link there: a directory; a link to the same target; a regular
+    file with the same executable bit and bytes (hashed only if the cache can't say, chunked
+    as the entry is so that the digests compare)."""
     try:
-        if not dest.is_file():
+        st = os.lstat(dest) if st is None else st
+        if entry.kind != FILE:
+            if entry.kind == DIR:
+                return stat.S_ISDIR(st.st_mode)
+            return stat.S_ISLNK(st.st_mode) and os.readlink(dest) == entry.link
+        if not stat.S_ISREG(st.st_mode) or file_mode(st.st_mode) != entry.mode:
             return False
         if len(entry.chunks) > 1:
             chunk_size = entry.chunks[0].size
@@ -229,26 +243,34 @@ def write_file(
     backend: Backend,
     references: ReferenceReader,
     entry: ManifestEntry,
-    dest: Path,
+    root: RootDir,
 ) -> os.stat_result:
-    """Assemble a file next to ``dest``, then rename it into place: from cached chunks, each
-    checked against its digest as it is copied (a bad cached chunk is fetched again), or
-    through its reference (checked against what was logged)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(
-        f".artfs-{os.getpid()}-{threading.get_ident()}.tmp"
-    )  # short: any name fits
-    try:
-        with open(tmp, "wb") as out:
+    """Assemble a file beside its place under ``root``, then rename it into place: from
+    cached chunks, each checked against its digest as it is copied (a bad cached chunk is
+    fetched again), or through its reference (checked against what was logged). Its mode is
+    0666 or 0777 less the umask, as git does, and its mtime the entry's."""
+    with root.replacing(entry.path) as (folder, tmp):
+        mode = 0o777 if entry.mode == EXEC_MODE else 0o666
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with open(os.open(tmp, flags, mode, dir_fd=folder), "wb") as out:
             if entry.ref is not None:
                 references.fetch(entry, out)
             for chunk in entry.chunks:
                 fetch = functools.partial(backend.read_chunk, chunk.digest)
                 cache.read_verified(chunk.digest, chunk.size, fetch, out.write)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return os.stat(dest)
+            out.flush()
+            if entry.mtime_ns is not None:
+                os.utime(out.fileno(), ns=(time.time_ns(), entry.mtime_ns))
+            return os.fstat(out.fileno())
+
+
+def write_link(entry: ManifestEntry, root: RootDir) -> None:
+    """Make the link under ``root`` (replacing what has its name), with its mtime."""
+    assert entry.link is not None
+    with root.replacing(entry.path) as (folder, tmp):
+        os.symlink(entry.link, tmp, dir_fd=folder)
+        if entry.mtime_ns is not None:
+            os.utime(tmp, ns=(time.time_ns(), entry.mtime_ns), dir_fd=folder, follow_symlinks=False)
 
 
 def copy_fd(src: int, dst: int, size: int) -> None:
@@ -285,24 +307,54 @@ def materialize(
     stats: TransferStats,
     progress: bool | None = None,
 ) -> None:
-    """Write ``entries`` under ``root``: files already right are left alone, the rest come
-    from the cache (fetched first where missing)."""
-    targets = {e.path: local_target(root, e.path) for e in entries}
-    stale = [e for e in entries if not unchanged_at(targets[e.path], e, hash_cache, chunk_size)]
+    """Write ``entries`` under ``root`` (never through a symlink: ``rootdir``): entries
+    already right are left alone, files come from the cache (fetched first where missing),
+    then every mtime the manifest records is set, directories' last."""
+    real_parents = RealParents(root)
+    untimed: list[ManifestEntry] = []  # right, but for their mtime
+
+    def right(entry: ManifestEntry) -> bool:
+        dest = local_target(root, entry.path)
+        try:
+            st = os.lstat(dest)
+        except OSError:
+            return False
+        if not real_parents(entry.path) or not unchanged_at(
+            dest, entry, hash_cache, chunk_size, st
+        ):
+            return False
+        if entry.mtime_ns is not None and entry.mtime_ns != st.st_mtime_ns:
+            untimed.append(entry)
+        return True
+
+    stale = [e for e in entries if not right(e)]
+    files = [e for e in stale if e.kind == FILE]
     fetch_chunks(
-        backend, cache, {c.digest: c.size for e in stale for c in e.chunks}, stats, progress
+        backend, cache, {c.digest: c.size for e in files for c in e.chunks}, stats, progress
     )
     started = time.time_ns()
-    written = run_parallel(
-        lambda e: (write_file(cache, backend, references, e, targets[e.path]), e), stale
-    )
+    with RootDir(root) as target:
+        for entry in stale:
+            if entry.kind == DIR:
+                os.close(target.open_dir(entry.path))
+        written = run_parallel(
+            lambda e: (write_file(cache, backend, references, e, target), e), files
+        )
+        run_parallel(lambda e: write_link(e, target), [e for e in stale if e.kind == LINK])
+        # directories last, deepest first: writing inside one changes its mtime
+        late = {e.path for e in untimed} if not stale else {e.path for e in entries}
+        dirs = sorted((e for e in entries if e.kind == DIR), key=lambda e: -e.path.count("/"))
+        for entry in [*(e for e in untimed if e.kind != DIR), *dirs]:
+            if entry.mtime_ns is not None and entry.path in late:
+                target.set_mtime(entry.path, entry.mtime_ns)
     hash_cache.store_many(
         [(st, e.content) for st, e in written if e.ref is None],
         chunk_size,
         started,
     )
-    stats.files += len(entries)
-    stats.bytes += sum(e.size for e in entries)
-    stats.files_written += len(stale)
-    stats.unchecked += [e.path for e in entries if not is_checked(e)]
-    stats.files_unchanged += len(entries) - len(stale)
+    counted = [e for e in entries if e.kind == FILE]
+    stats.files += len(counted)
+    stats.bytes += sum(e.size for e in counted)
+    stats.files_written += len(files)
+    stats.unchecked += [e.path for e in counted if not is_checked(e)]
+    stats.files_unchanged += len(counted) - len(files)

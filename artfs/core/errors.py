@@ -16,6 +16,11 @@ class ArtfsError(Exception):
     http_status = 400
 
 
+class ArtfsWarning(UserWarning):
+    """Something done as asked, but not quite as the user may think (one line; the CLI
+    prints it as ``warning: ...``)."""
+
+
 class InvalidArgument(ArtfsError):
     """A request the store refuses as malformed (400): the base of the ``Invalid*`` family."""
 
