@@ -115,6 +115,13 @@ def get(
     art = Artifact._logged(client, info, manifest)
     target = root or art.default_root()
     stats = client.download(info, manifest, target, path_prefix, progress=None)
+    if stats.unchecked:
+        shown = ", ".join(stats.unchecked[:3]) + (", ..." if len(stats.unchecked) > 3 else "")
+        click.echo(
+            f"artfs: warning: {len(stats.unchecked)} files are references logged without a "
+            f"checksum; their bytes were not checked: {shown}",
+            err=True,
+        )
     if as_json:
         _echo_json(version=to_dict(info), root=str(target), stats=asdict(stats))
         return

@@ -10,7 +10,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,7 @@ class TransferStats:
     bytes_sent: int = 0
     chunks_fetched: int = 0
     bytes_fetched: int = 0
+    chunks_corrupt: int = 0  # cached chunks that failed verification (fetched again)
     files_written: int = 0
     files_unchanged: int = 0
     unchecked: list[str] = field(default_factory=list)  # references whose bytes no one checked
@@ -206,7 +207,6 @@ def fetch_chunks(
     """Make sure every chunk is in the cache; a chunk that fails verification is fetched
     once more before the error is raised."""
     bar = progress_bar(sum(chunks.values()), "downloading", progress)
-    before = (cache.fetched_chunks, cache.fetched_bytes)
 
     def fetch(digest: str) -> None:
         try:
@@ -215,10 +215,21 @@ def fetch_chunks(
             cache.ensure(digest, lambda: backend.read_chunk(digest))
         bar.update(chunks[digest])
 
-    with bar:
+    with bar, counted(cache, stats):
         run_parallel(fetch, sorted(chunks))
-    stats.chunks_fetched += cache.fetched_chunks - before[0]
-    stats.bytes_fetched += cache.fetched_bytes - before[1]
+
+
+@contextlib.contextmanager
+def counted(cache: ChunkCache, stats: TransferStats) -> Iterator[None]:
+    """Add to ``stats`` what the cache fetched, and the cached chunks it found corrupt
+    (and fetched again), while the block ran."""
+    before = (cache.fetched_chunks, cache.fetched_bytes, cache.corrupt_chunks)
+    try:
+        yield
+    finally:
+        stats.chunks_fetched += cache.fetched_chunks - before[0]
+        stats.bytes_fetched += cache.fetched_bytes - before[1]
+        stats.chunks_corrupt += cache.corrupt_chunks - before[2]
 
 
 def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_size: int) -> bool:
@@ -304,9 +315,10 @@ def materialize(
         backend, cache, {c.digest: c.size for e in stale for c in e.chunks}, stats, progress
     )
     started = time.time_ns()
-    written = run_parallel(
-        lambda e: (write_file(cache, backend, references, e, targets[e.path]), e), stale
-    )
+    with counted(cache, stats):
+        written = run_parallel(
+            lambda e: (write_file(cache, backend, references, e, targets[e.path]), e), stale
+        )
     hash_cache.store_many(
         [(st, e.content) for st, e in written if e.ref is None],
         chunk_size,
