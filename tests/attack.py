@@ -6,12 +6,10 @@ the artfs client makes."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from artfs.core.digest import digest_bytes
@@ -91,13 +89,6 @@ def start_team(root: Path) -> Team:
     admin.create_project("cv", "open", "open")
     admin.create_project("cv", "pub", "public")
     return Team(server, keys, root)
-
-
-@pytest.fixture(scope="module")
-def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
-    team = start_team(tmp_path_factory.mktemp("team"))
-    yield team
-    team.server.stop()
 
 
 def one_line_error(proc: Any) -> str:

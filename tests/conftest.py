@@ -16,6 +16,7 @@ import pytest
 from artfs.client.client import Client
 from artfs.core.config import load_config
 
+from .attack import Team, start_team
 from .serverutil import ServerProcess, free_port, start_server
 from .util import BIN, run_artfs, start_service
 
@@ -106,6 +107,14 @@ def api_env(store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch) -> StoreEnv:
     for key, value in store_env.env.items():
         monkeypatch.setenv(key, value)
     return store_env
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    """A server shared by a module's tests: a victim and an attacker (``tests/attack.py``)."""
+    team = start_team(tmp_path_factory.mktemp("team"))
+    yield team
+    team.server.stop()
 
 
 @pytest.fixture

@@ -17,17 +17,18 @@ from pathlib import Path
 import pytest
 import requests
 
+from artfs.core.chunking import hash_path
 from artfs.core.digest import digest_bytes
 from artfs.core.manifest import reference_digest
 
-from .attack import API, SMALL_CHUNKS, Team, one_line_error, team  # noqa: F401
+from .attack import API, Team, one_line_error
 from .serverutil import free_port, start_server
 from .util import ARTFS, run_artfs, start_service, tree_digests, write_tree
 
 
-def _victim_tree(root: Path, seed: int) -> Path:
-    rng = random.Random(seed)
-    return write_tree(root, {"data.csv": rng.randbytes(40_000), "big.bin": rng.randbytes(200_000)})
+def _victim_file(root: Path, name: str, size: int, seed: int) -> Path:
+    """The victim's tree: one file, so that a forged version of it alone looks the same."""
+    return write_tree(root, {name: random.Random(seed).randbytes(size)})
 
 
 def _assert_victim_round_trips(team: Team, src: Path, name: str) -> None:
@@ -40,30 +41,48 @@ def _assert_victim_round_trips(team: Team, src: Path, name: str) -> None:
     assert tree_digests(out) == tree_digests(src)
 
 
+def _committed_entry(team: Team, artifact: str, path: str) -> dict[str, object]:
+    url = f"{team.server.url}{API}/projects/cv/open/artifacts/{artifact}/versions/latest/manifest"
+    answer = requests.get(url, headers=team.headers("alice"), timeout=10)
+    entry: dict[str, object] = answer.json()["manifest"]["entries"][path]
+    return entry
+
+
 def test_finding_1_a_file_digest_is_never_taken_on_the_clients_word(team: Team) -> None:
-    src = _victim_tree(team.tmp / "victim1", 1)
+    """mallory uploads two chunks of junk and commits data.csv with alice's digest over
+    them; alice's put must not find it "unchanged", nor her get write the junk."""
+    src = _victim_file(team.tmp / "victim1", "data.csv", 40_000, 1)
     real = (src / "data.csv").read_bytes()
     junk1, junk2 = os.urandom(20_000), os.urandom(20_000)
     assert team.upload("mallory", "open", junk1, junk2).status_code == 200
     junk = [[digest_bytes(junk1), 20_000], [digest_bytes(junk2), 20_000]]
     forged = {"size": 40_000, "digest": digest_bytes(real), "chunks": junk}
-    answer = team.commit("mallory", "ds1", {"data.csv": forged})
-    assert answer.status_code == 400, answer.text
-    assert answer.json()["error"]["code"] == "invalid_manifest"
-    # The same claim in format 1 (which recorded the BLAKE3 of a whole file): the store
-    # derives the digest from the junk chunks, so it is not the victim's.
+    # Format 1 recorded the BLAKE3 of a whole file: the store now derives the digest from
+    # the (junk) chunks instead of taking the claim.
     old = team.commit("mallory", "ds1", {"data.csv": forged}, version=1)
     assert old.status_code in (200, 400), old.text
     if old.status_code == 200:
-        assert old.json()["version"]["digest"] != digest_bytes(real)
-    # A claim for the victim's single chunk without its bytes: nothing to commit it with.
+        assert _committed_entry(team, "ds1", "data.csv")["digest"] != digest_bytes(real)
+    # Claiming alice's chunk without its bytes (before alice stored it): nothing to commit.
     single = {"size": 40_000, "digest": digest_bytes(real)}
     assert team.commit("mallory", "ds1", {"data.csv": single}).status_code == 409
     _assert_victim_round_trips(team, src, "cv/open/ds1")
+    # Format 2: the claimed digest is not the one the chunks give.
+    answer = team.commit("mallory", "ds1", {"data.csv": forged})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "invalid_manifest"
+
+    big = _victim_file(team.tmp / "victim1big", "big.bin", 200_000, 11)  # 4 chunks
+    content = hash_path(big / "big.bin", 64 << 10)
+    forged_big = {"size": 40_000, "digest": content.digest, "chunks": junk}
+    assert team.commit("mallory", "ds1big", {"big.bin": forged_big}).status_code == 400
+    _assert_victim_round_trips(team, big, "cv/open/ds1big")
 
 
 def test_finding_2_a_reference_never_passes_for_content(team: Team) -> None:
-    src = _victim_tree(team.tmp / "victim2", 2)
+    """An unchecked reference with alice's digest: her put must not find it "unchanged",
+    nor her get write the attacker's bytes."""
+    src = _victim_file(team.tmp / "victim2", "data.csv", 40_000, 2)
     real = (src / "data.csv").read_bytes()
     evil = {
         "size": 40_000,
@@ -71,18 +90,12 @@ def test_finding_2_a_reference_never_passes_for_content(team: Team) -> None:
         "ref": "http://127.0.0.1:9/attacker.csv",
         "extra": {"checksum": "none"},
     }
-    answer = team.commit("mallory", "ds2", {"data.csv": evil})
-    assert answer.status_code == 400, answer.text
-    old = team.commit("mallory", "ds2", {"data.csv": evil}, version=1)  # converted: its identity
+    old = team.commit("mallory", "ds2", {"data.csv": evil}, version=1)  # converted
     assert old.status_code == 200, old.text
-    got = requests.get(
-        f"{team.server.url}{API}/projects/cv/open/artifacts/ds2/versions/latest/manifest",
-        headers=team.headers("alice"),
-        timeout=10,
-    ).json()["manifest"]["entries"]["data.csv"]
-    assert got["digest"] == reference_digest(evil["ref"], {"checksum": "none"})
-    assert got["digest"] != digest_bytes(real)
+    stored = _committed_entry(team, "ds2", "data.csv")["digest"]
+    assert stored == reference_digest(evil["ref"], {"checksum": "none"}) != digest_bytes(real)
     _assert_victim_round_trips(team, src, "cv/open/ds2")
+    assert team.commit("mallory", "ds2", {"data.csv": evil}).status_code == 400
 
 
 def test_finding_2_get_of_an_unchecked_reference_says_so(team: Team, tmp_path: Path) -> None:
@@ -96,7 +109,7 @@ def test_finding_2_get_of_an_unchecked_reference_says_so(team: Team, tmp_path: P
         uri = f"http://127.0.0.1:{port}/x.txt"
         facts = {"checksum": "none"}
         entry = {"size": 7, "digest": reference_digest(uri, facts), "ref": uri, "extra": facts}
-        assert team.commit("mallory", "loose", {"x.txt": entry}).status_code == 200
+        assert team.commit("mallory", "loose", {"x.txt": entry}, version=1).status_code == 200
         got = team.cli("alice", "get", "cv/open/loose", "--root", tmp_path / "out")
     finally:
         server.kill()
@@ -118,10 +131,15 @@ def test_finding_3_a_version_cannot_make_a_reader_read_its_own_files(team: Team)
     facts = {"checksum": "content", "content": digest_bytes(known.read_bytes())}
     checked = {"size": known.stat().st_size, "ref": known.as_uri(), "extra": facts}
     checked["digest"] = reference_digest(known.as_uri(), facts)
-    for name, entry in (("steal", unchecked), ("peek", checked)):
-        assert team.commit("mallory", name, {"loot.txt": entry}).status_code == 200
-        out = team.tmp / f"loot-{name}"
-        refused = team.cli("alice", "get", f"cv/open/{name}", "--root", out, check=False)
+    # Format 1 named a reference by the content digest it claimed.
+    unchecked_v1 = {**unchecked, "digest": digest_bytes(b"anything")}
+    checked_v1 = {**checked, "digest": facts["content"], "extra": {"checksum": "content"}}
+    attacks = [(unchecked_v1, 1), (checked_v1, 1), (unchecked, 2), (checked, 2)]
+    for i, (entry, version) in enumerate(attacks):
+        answer = team.commit("mallory", f"loot{i}", {"loot.txt": entry}, version=version)
+        assert answer.status_code == 200, answer.text
+        out = team.tmp / f"loot{i}"
+        refused = team.cli("alice", "get", f"cv/open/loot{i}", "--root", out, check=False)
         assert "loot.txt" in one_line_error(refused)
         assert not (out / "loot.txt").exists()
         assert not any(team.keys["alice"] in p.read_text() for p in out.rglob("*") if p.is_file())
@@ -157,18 +175,21 @@ def test_finding_4_a_chunk_size_is_the_size_that_was_verified(team: Team) -> Non
         return {"size": sum(r.size for r in refs), "digest": file_digest(refs), "chunks": chunks}
 
     attacks = {
-        "one TiB": {"size": 1 << 40, "digest": d},
-        "2**70": {"size": 1 << 70, "digest": d},
-        "2**70 in a list": {"size": 1 << 70, "digest": d, "chunks": [[d, 1 << 69], [o, 1 << 69]]},
+        # the digest repeats, the last size wins: a 1,000-byte chunk passes for 1 TiB
+        "one TiB": multi([[d, 1 << 40], [d, 1000]]),
+        "2**70": multi([[d, 1 << 70], [d, 1000]]),
+        "one chunk of 1 TiB": {"size": 1 << 40, "digest": d},
+        "one chunk of 2**70": {"size": 1 << 70, "digest": d},
         "bigger than verified": multi([[d, 2000], [o, 3000]]),
         "two sizes": multi([[d, 1000], [o, 3000], [d, 1001]]),
         "two sizes, two files": {"a": multi([[d, 1000], [o, 3000]]), "b": multi([[o, 5], [d, 9]])},
     }
     for what, entry in attacks.items():
         entries = entry if "a" in entry else {"f.bin": entry}
-        answer = team.commit("mallory", "sizes", entries)
-        assert answer.status_code == 400, (what, answer.status_code, answer.text)
-        assert "\n" not in answer.json()["error"]["message"]
+        for version in (1, 2):
+            answer = team.commit("mallory", "sizes", entries, version=version)
+            assert answer.status_code == 400, (what, version, answer.status_code, answer.text)
+            assert "\n" not in answer.json()["error"]["message"]
     honest = team.commit("mallory", "sizes", {"f.bin": multi([[d, 1000], [o, 3000]])})
     assert honest.status_code == 200 and honest.json()["version"]["size"] == 4000
 
@@ -240,7 +261,7 @@ def test_finding_6_a_refused_write_stores_no_byte(team: Team) -> None:
 
 @pytest.mark.parametrize("how", ["flip", "truncate"])
 def test_finding_7_get_verifies_every_cached_byte(team: Team, how: str) -> None:
-    src = _victim_tree(team.tmp / f"cached-{how}", 7)
+    src = write_tree(team.tmp / f"cached-{how}", {"big.bin": os.urandom(200_000)})
     name = f"cv/open/cached-{how}"
     team.cli("alice", "put", src, "-n", name)
     team.cli("alice", "get", name, "--root", team.tmp / f"first-{how}")
