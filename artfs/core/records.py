@@ -18,7 +18,13 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 
 def to_dict(record: object) -> dict[str, Any]:
-    return dataclasses.asdict(record)  # type: ignore[call-overload]
+    """A record as a dict, nested records too; JSON values (metadata, configs) are passed
+    as they are, never walked, so however deep an older release let them be, this works."""
+    return {
+        f.name: to_dict(value) if dataclasses.is_dataclass(value) else value
+        for f in dataclasses.fields(record)  # type: ignore[arg-type]
+        for value in (getattr(record, f.name),)
+    }
 
 
 @dataclass

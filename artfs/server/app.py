@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..store.service import Store
+from .bodies import BodyLimit
 from .responses import JSONResponse, install_error_handlers
 from .routes import admin, chunks, runs, versions
 
@@ -27,6 +28,7 @@ def create_app(store: Store) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.store = store
+    app.add_middleware(BodyLimit)
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])
