@@ -14,6 +14,7 @@ come back as the ``ArtfsError`` class the store raised.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,6 +36,7 @@ from ..core.errors import (
 from ..core.manifest import Manifest
 from ..core.names import ArtifactPath
 from ..core.records import (
+    MAX_JSON_BODY,
     CollectionInfo,
     CommitResult,
     GcReport,
@@ -55,6 +57,7 @@ TIMEOUT = (10, 600)  # connect, read (a commit of a huge manifest or gc may take
 READ_BLOCK = 1 << 20
 UPLOAD_BATCH = 64  # chunks per POST /chunks (the server takes up to 256)
 RESUME_TRIES = 4
+ERROR_BYTES = 1 << 20  # of an error answer
 RETRY = Retry(  # about 5 s of retrying: long enough to ride out a server restart
     total=5,
     read=3,
@@ -99,6 +102,13 @@ class _Concatenation:
 
     def __iter__(self) -> Iterator[memoryview]:
         return iter(self.views)
+
+
+class _Answer(dict[str, Any]):
+    """A JSON object a server answered: a key it lacks is a malformed answer, not a crash."""
+
+    def __missing__(self, key: str) -> Any:
+        raise ArtfsError(f"malformed answer: no {key!r}")
 
 
 def _session(api_key: str | None, retry: Retry, pool: int) -> requests.Session:
@@ -161,11 +171,9 @@ class HttpBackend:
 
     def _error(self, response: requests.Response) -> ArtfsError:
         try:
-            error = error_from_payload(response.json())
-        except ValueError:
+            error = error_from_payload(self._read_json(response, ERROR_BYTES))
+        except ArtfsError:
             error = None
-        finally:
-            response.close()
         if error is not None:
             return error
         status = response.status_code
@@ -173,7 +181,28 @@ class HttpBackend:
         return Unavailable(text) if status >= 500 else _BY_STATUS.get(status, ArtfsError)(text)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._send(method, path, **kwargs).json()
+        response = self._send(method, path, stream=True, **kwargs)
+        return self._read_json(response, MAX_JSON_BODY)
+
+    def _read_json(self, response: requests.Response, limit: int) -> Any:
+        """The JSON of an answer of at most ``limit`` bytes, read as it streams in (an
+        endless or malformed answer is an ``ArtfsError``, not a hang or a crash)."""
+        with response:
+            body = bytearray()
+            try:
+                for block in response.iter_content(READ_BLOCK):
+                    body += block
+                    if len(body) > limit:
+                        raise ArtfsError(
+                            f"the artfs server at {self.url} answered more than {limit} bytes"
+                        )
+            except requests.RequestException as exc:
+                raise Unavailable(f"the answer of {self.url} broke off: {_reason(exc)}") from None
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            raise ArtfsError(f"the artfs server at {self.url} answered malformed JSON") from None
+        return _Answer(value) if isinstance(value, dict) else value
 
     # -- identity ---------------------------------------------------------------------------
 

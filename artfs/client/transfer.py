@@ -209,10 +209,11 @@ def fetch_chunks(
     bar = progress_bar(sum(chunks.values()), "downloading", progress)
 
     def fetch(digest: str) -> None:
+        read = functools.partial(backend.read_chunk, digest)
         try:
-            cache.ensure(digest, lambda: backend.read_chunk(digest))
+            cache.ensure(digest, read, chunks[digest])
         except DigestMismatch:
-            cache.ensure(digest, lambda: backend.read_chunk(digest))
+            cache.ensure(digest, read, chunks[digest])
         bar.update(chunks[digest])
 
     with bar, counted(cache, stats):

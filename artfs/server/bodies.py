@@ -4,7 +4,7 @@ memory; every other body bounded before it is read.
 ``BodyReader`` turns the ASGI body stream into a blocking iterator for a worker thread
 started by ``anyio.to_thread``: each block is fetched from the event loop when the store
 asks for it. ``Frames`` cuts a body of chunks sent back to back into one iterable per chunk.
-``BodyLimit`` refuses (413) any other body larger than ``MAX_BODY_BYTES``: those are JSON,
+``BodyLimit`` refuses (413) any other body larger than ``MAX_JSON_BODY``: those are JSON,
 which FastAPI reads whole and parses in memory.
 """
 
@@ -19,18 +19,18 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.errors import ArtfsError
+from ..core.records import MAX_JSON_BODY
 from .responses import error_response
 
 HANDOVER_BYTES = 1 << 20  # blocks reach the worker thread in about this size
-MAX_BODY_BYTES = 256 << 20  # any request body but a chunk upload (a manifest, metadata...)
 _UPLOAD = re.compile(r"/api/v1/projects/[^/]+/[^/]+/chunks(/[^/]+)?\Z")  # routes/chunks.py
 
 
 class BodyLimit:
-    """ASGI middleware: a body announced or found larger than ``MAX_BODY_BYTES`` answers
+    """ASGI middleware: a body announced or found larger than ``MAX_JSON_BODY`` answers
     413 and is not read further. Chunk uploads stream to disk and are bounded per chunk."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES):
+    def __init__(self, app: ASGIApp, limit: int = MAX_JSON_BODY):
         self.app = app
         self.limit = limit
 
