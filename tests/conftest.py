@@ -17,6 +17,7 @@ from artfs.client.client import Client
 from artfs.core.config import load_config
 
 from .attack import Team, start_team
+from .pgutil import PgCluster, start_cluster
 from .serverutil import ServerProcess, free_port, start_server
 from .util import BIN, run_artfs, start_service
 
@@ -107,6 +108,12 @@ def api_env(store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch) -> StoreEnv:
     for key, value in store_env.env.items():
         monkeypatch.setenv(key, value)
     return store_env
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    """A PostgreSQL cluster for the session (each test makes its own database in it)."""
+    yield from start_cluster()
 
 
 @pytest.fixture(scope="module")

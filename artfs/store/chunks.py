@@ -6,11 +6,15 @@ Concurrency with garbage collection (docs/FORMAT.md, "Garbage collection"): a ch
 (present in ``missing``, claimed by an upload, used by a commit) sets ``touched_at`` to now,
 and gc only takes chunks no live version uses *and* untouched for its grace period. An
 upload of a chunk gc is deleting is refused as ``Unavailable`` (retry).
+
+A transaction that changes several chunk rows locks them first, in ascending id order
+(``lock_chunks``): on PostgreSQL, commits, uploads, deletions and gc sharing chunks then
+wait for each other in turn, never in a cycle (a deadlock would fail one of them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -129,6 +133,7 @@ class Chunks:
         if any(written for _, written in stored):
             self.blobs.sync()  # durable before any row says live
         with self.db.write(durable=False) as conn:
+            lock_chunks(conn, ids.values())
             conn.execute(
                 chunks.update()
                 .where(chunks.c.id == sa.bindparam("chunk"), chunks.c.state != DELETING)
@@ -186,15 +191,12 @@ class Chunks:
         """The ids of the chunks a commit uses, each stored (``live``), usable by the caller
         and of the size its bytes were verified to have; touched now. Else ``MissingChunks``
         or ``InvalidManifest``."""
-        found: dict[str, Row] = {}
+        known: list[int] = []
         for part in batched(sorted(needed)):
-            # FOR SHARE: gc and deletions cannot mark these rows until this commit is done
-            rows = conn.execute(
-                sa.select(chunks.c.id, chunks.c.digest, chunks.c.size)
-                .where(chunks.c.digest.in_(part), chunks.c.state == LIVE)
-                .with_for_update(read=True)
-            )
-            found.update((r.digest, r) for r in rows)
+            query = sa.select(chunks.c.id).where(chunks.c.digest.in_(part))
+            known += conn.execute(query).scalars()
+        # locked: gc and deletions cannot mark these rows until this commit is done
+        found = {r.digest: r for r in lock_chunks(conn, known) if r.state == LIVE}
         visible = visible_chunk_ids(
             conn, caller, [r.id for r in found.values()], self.projects.anonymous_read
         )
@@ -219,8 +221,7 @@ class Chunks:
         finds the chunk ``deleting``, answers "missing chunks", and its client sends the
         chunk again. SQLite runs one writer at a time.
         """
-        for part in batched(sorted(ids)):
-            conn.execute(sa.select(chunks.c.id).where(chunks.c.id.in_(part)).with_for_update())
+        lock_chunks(conn, ids)
         for part in batched(sorted(ids)):
             conn.execute(
                 chunks.update()
@@ -264,6 +265,22 @@ def _chunk_rows(conn: Connection, digests: Sequence[str]) -> dict[str, Row]:
     return rows
 
 
+def lock_chunks(conn: Connection, ids: Iterable[int]) -> list[Row]:
+    """Lock chunk rows against concurrent changes, in ascending id order (see the module's
+    docstring), and return them as they are now: id, digest, size, state. (SQLite runs one
+    writer at a time and needs no row locks.)"""
+    rows: list[Row] = []
+    for part in batched(sorted(set(ids))):
+        rows += conn.execute(
+            sa.select(chunks.c.id, chunks.c.digest, chunks.c.size, chunks.c.state)
+            .where(chunks.c.id.in_(part))
+            .order_by(chunks.c.id)
+            .with_for_update(key_share=True)
+        )
+    return rows
+
+
 def touch_chunks(conn: Connection, ids: Sequence[int]) -> None:
+    lock_chunks(conn, ids)
     for part in batched(sorted(ids)):
         conn.execute(chunks.update().where(chunks.c.id.in_(part)).values(touched_at=now()))
