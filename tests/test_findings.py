@@ -22,6 +22,8 @@ from artfs.core.digest import digest_bytes
 from artfs.core.manifest import reference_digest
 
 from .attack import API, Team, one_line_error
+from .conftest import StoreEnv
+from .mountutil import mounted
 from .serverutil import free_port, start_server
 from .util import ARTFS, run_artfs, start_service, tree_digests, write_tree
 
@@ -340,6 +342,70 @@ def test_finding_9_names_of_255_bytes_round_trip(team: Team) -> None:
     team.cli("alice", "put", src, "-n", "cv/open/long")
     team.cli("alice", "get", "cv/open/long", "--root", team.tmp / "long-out")
     assert tree_digests(team.tmp / "long-out") == tree_digests(src)
+
+
+def _deep_path() -> list[str]:
+    """The names of a path of exactly 4096 bytes: 16 directories of 254 bytes and a file."""
+    names = ["d" * 254] * 16 + ["f" * 16]
+    assert len("/".join(names).encode()) == 4096
+    return names
+
+
+def _open_below(top: Path, names: list[str], create: bool) -> int:
+    """A descriptor of the directory ``names`` lead to below ``top``, walked with openat
+    (no syscall takes a path that long whole)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for name in names:
+        if create and not os.path.lexists(f"/proc/self/fd/{fd}/{name}"):
+            os.mkdir(name, dir_fd=fd)
+        below = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = below
+    return fd
+
+
+@pytest.mark.fuse
+def test_finding_9_paths_of_4096_bytes_round_trip(embedded: StoreEnv) -> None:
+    """Made through the mount (a shell reaches any depth step by step), committed, read
+    back through the mount and by ``artfs get``; ``artfs put`` of a local tree deeper than
+    it can read fails in one line instead of leaving files out."""
+    env = embedded
+    *dirs, leaf = _deep_path()
+    data = b"at the bottom\n"
+    env.cli("put", write_tree(env.tmp / "base", {"top.txt": b"top\n"}), "-n", "proj/deep")
+    with mounted(env) as m:
+        fd = _open_below(m / "proj/deep/@staging", dirs, create=True)
+        try:
+            out = os.open(leaf, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+            os.write(out, data)
+            os.close(out)
+        finally:
+            os.close(fd)
+        assert env.cli("commit", m / "proj/deep/@staging").stdout.startswith(
+            "proj/deep: committed v1"
+        )
+        fd = _open_below(m / "proj/deep/v1", dirs, create=False)
+        try:
+            got = os.open(leaf, os.O_RDONLY, dir_fd=fd)
+            assert os.read(got, 100) == data
+            os.close(got)
+        finally:
+            os.close(fd)
+    env.cli("get", "proj/deep:v1", "--root", env.tmp / "out")
+    fd = _open_below(env.tmp / "out", dirs, create=False)
+    try:
+        got = os.open(leaf, os.O_RDONLY, dir_fd=fd)
+        assert os.read(got, 100) == data
+        os.close(got)
+    finally:
+        os.close(fd)
+    deeper = env.tmp / "local"
+    deeper.mkdir()
+    fd = _open_below(deeper, [*dirs, "deeper"], create=True)
+    os.close(os.open("lost.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    os.close(fd)
+    refused = env.cli("put", deeper, "-n", "proj/local", check=False)
+    assert "File name too long" in one_line_error(refused)
 
 
 LEFTOVERS = ("config.tmp", "config.json.tmp", ".config.json.tmp", "config.json")

@@ -432,9 +432,14 @@ class Artifact:
         ]
 
 
+def _raise(error: OSError) -> None:
+    """A directory that cannot be listed fails the walk (``os.walk`` would skip it)."""
+    raise error
+
+
 def _walk_files(root: Path) -> Iterator[str]:
     """Relative POSIX paths of the regular files below ``root`` (following symlinks)."""
-    for dirpath, _, filenames in os.walk(root, followlinks=True):
+    for dirpath, _, filenames in os.walk(root, followlinks=True, onerror=_raise):
         base = Path(dirpath).relative_to(root)
         for filename in filenames:
             full = Path(dirpath, filename)

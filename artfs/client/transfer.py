@@ -22,7 +22,7 @@ from ..core.chunking import FileContent, chunk_offsets, mapped
 from ..core.errors import ArtfsError, DigestMismatch, Unavailable
 from ..core.manifest import ManifestEntry, file_mode
 from ..core.names import ArtifactPath
-from ..core.paths import local_target
+from ..core.paths import local_target, parent_fd
 from .backend import Backend
 from .cache import ChunkCache
 from .hashcache import HashCache, stat_and_hash
@@ -30,6 +30,7 @@ from .references import ReferenceReader, is_checked
 
 WORKERS = 8
 _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 MISSING_BATCH = 5000
 BATCH_CHUNKS = 32
 BATCH_BYTES = 16 << 20
@@ -252,26 +253,29 @@ def write_file(
     backend: Backend,
     references: ReferenceReader,
     entry: ManifestEntry,
-    dest: Path,
+    root: Path,
 ) -> os.stat_result:
-    """Assemble a file next to ``dest``, then rename it into place: from cached chunks, each
-    checked against its digest as it is copied (a bad cached chunk is fetched again), or
-    through its reference (checked against what was logged)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(
-        f".artfs-{os.getpid()}-{threading.get_ident()}.tmp"
-    )  # short: any name fits
-    try:
-        with open(tmp, "wb") as out:
-            if entry.ref is not None:
-                references.fetch(entry, out)
-            for chunk in entry.chunks:
-                fetch = functools.partial(backend.read_chunk, chunk.digest)
-                cache.read_verified(chunk.digest, chunk.size, fetch, out.write)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return os.stat(dest)
+    """Assemble a file next to its place under ``root``, then rename it into place: from
+    cached chunks, each checked against its digest as it is copied (a bad cached chunk is
+    fetched again), or through its reference (checked against what was logged). Reached
+    through directory descriptors, so paths of any length work."""
+    with parent_fd(root, entry.path, create=True) as (parent, name):
+        tmp = f".artfs-{os.getpid()}-{threading.get_ident()}.tmp"  # short: any name fits
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666, dir_fd=parent
+        )
+        try:
+            with open(fd, "wb") as out:
+                if entry.ref is not None:
+                    references.fetch(entry, out)
+                for chunk in entry.chunks:
+                    fetch = functools.partial(backend.read_chunk, chunk.digest)
+                    cache.read_verified(chunk.digest, chunk.size, fetch, out.write)
+            os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=parent)
+        return os.stat(name, dir_fd=parent)
 
 
 def copy_fd(src: int, dst: int, size: int) -> None:
@@ -310,15 +314,19 @@ def materialize(
 ) -> None:
     """Write ``entries`` under ``root``: files already right are left alone, the rest come
     from the cache (fetched first where missing)."""
-    targets = {e.path: local_target(root, e.path) for e in entries}
-    stale = [e for e in entries if not unchanged_at(targets[e.path], e, hash_cache, chunk_size)]
+    root.mkdir(parents=True, exist_ok=True)
+    stale = [
+        e
+        for e in entries
+        if not unchanged_at(local_target(root, e.path), e, hash_cache, chunk_size)
+    ]
     fetch_chunks(
         backend, cache, {c.digest: c.size for e in stale for c in e.chunks}, stats, progress
     )
     started = time.time_ns()
     with counted(cache, stats):
         written = run_parallel(
-            lambda e: (write_file(cache, backend, references, e, targets[e.path]), e), stale
+            lambda e: (write_file(cache, backend, references, e, root), e), stale
         )
     hash_cache.store_many(
         [(st, e.content) for st, e in written if e.ref is None],

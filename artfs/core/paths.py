@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import InvalidPath
@@ -13,6 +17,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _SEGMENT = r"[^/\x00-\x1f\x7f]{1,255}"
 _PLAIN = re.compile(rf"(?:(?!\.\.?/){_SEGMENT}/)*(?!\.\.?\Z){_SEGMENT}\Z")
 MAX_SEGMENT_BYTES = 255
+_DIRECTORY_BELOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def check_path(path: object) -> str:
@@ -42,6 +47,27 @@ def check_path(path: object) -> str:
         if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
             raise InvalidPath(f"invalid path {path!r}: a name is longer than {MAX_SEGMENT_BYTES}")
     return path
+
+
+@contextmanager
+def parent_fd(root: Path, path: str, create: bool = False) -> Iterator[tuple[int, str]]:
+    """A descriptor of the directory holding manifest ``path`` under ``root`` (its missing
+    directories made if ``create``), and the entry's name. ``*at`` calls through it reach a
+    path of any length, also past PATH_MAX with ``root`` in front, and the walk follows no
+    symlink below ``root`` (one planted there cannot redirect a write)."""
+    names = check_path(path).split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in names[:-1]:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, dir_fd=fd)
+            below = os.open(name, _DIRECTORY_BELOW, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        yield fd, names[-1]
+    finally:
+        os.close(fd)
 
 
 def local_target(root: Path, path: str) -> Path:
