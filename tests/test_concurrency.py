@@ -11,8 +11,9 @@ any reader can check any version it finds."""
 from __future__ import annotations
 
 import random
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -98,49 +99,39 @@ def _committed(backend: HttpBackend) -> list[VersionInfo]:
     return found
 
 
-def reader(url: str, key: str, stop: str) -> int:
-    """Check every committed version, again and again, until ``stop`` exists."""
+def until(stop: threading.Event, url: str, key: str, step: Callable[[HttpBackend], int]) -> int:
+    """Run ``step`` again and again, with a client of its own, until ``stop``; the sum of
+    what it returned."""
     backend = HttpBackend(url, key)
-    checked = 0
+    total = 0
     try:
-        while not Path(stop).exists():
-            for info in _committed(backend):
-                checked += _check_version(backend, info.path)
+        while not stop.is_set():
+            total += step(backend)
     finally:
         backend.close()
-    return checked
+    return total
 
 
-def deleter(url: str, key: str, stop: str) -> int:
-    """Delete committed versions other than the latest of their artifact."""
-    backend = HttpBackend(url, key)
-    rng = random.Random(0)
-    deleted = 0
+def read_every_version(backend: HttpBackend) -> int:
+    return sum(_check_version(backend, info.path) for info in _committed(backend))
+
+
+def delete_one(backend: HttpBackend) -> int:
+    """Delete a committed version other than the latest of its artifact."""
+    candidates = [v for v in _committed(backend) if "latest" not in v.aliases]
+    time.sleep(0.02)
+    if not candidates:
+        return 0
     try:
-        while not Path(stop).exists():
-            candidates = [v for v in _committed(backend) if "latest" not in v.aliases]
-            if candidates:
-                try:
-                    backend.delete_version(rng.choice(candidates).path)
-                    deleted += 1
-                except NotFound:
-                    pass
-            time.sleep(0.02)
-    finally:
-        backend.close()
-    return deleted
+        backend.delete_version(random.choice(candidates).path)
+    except NotFound:  # gone meanwhile
+        return 0
+    return 1
 
 
-def collector(url: str, key: str, stop: str) -> int:
-    backend = HttpBackend(url, key)
-    runs = 0
-    try:
-        while not Path(stop).exists():
-            backend.gc(GC_GRACE_S)
-            runs += 1
-    finally:
-        backend.close()
-    return runs
+def collect(backend: HttpBackend) -> int:
+    backend.gc(GC_GRACE_S)
+    return 1
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -160,12 +151,15 @@ def test_writers_deleters_gc_and_readers_never_lose_a_chunk(
     server = shared_server
     server.admin().create_team("team")
     keys = [server.add_user(f"u{i}", {"team": "member"}) for i in range(WRITERS + 2)]
-    stop = str(tmp_path / "stop")
+    stop = threading.Event()
     with ThreadPoolExecutor(WRITERS + 4) as pool:
-        readers = [pool.submit(reader, server.url, keys[WRITERS + i], stop) for i in (0, 1)]
+        readers = [
+            pool.submit(until, stop, server.url, keys[WRITERS + i], read_every_version)
+            for i in (0, 1)
+        ]
         chores = [
-            pool.submit(deleter, server.url, keys[0], stop),
-            pool.submit(collector, server.url, server.admin_key, stop),
+            pool.submit(until, stop, server.url, keys[0], delete_one),
+            pool.submit(until, stop, server.url, server.admin_key, collect),
         ]
         writes = [
             pool.submit(writer, server.url, keys[i], str(tmp_path), i) for i in range(WRITERS)
@@ -173,7 +167,7 @@ def test_writers_deleters_gc_and_readers_never_lose_a_chunk(
         try:
             made = [version for w in writes for version in w.result(timeout=300)]
         finally:
-            Path(stop).touch()
+            stop.set()
         checked = [r.result(timeout=120) for r in readers]
         deleted, gc_runs = (c.result(timeout=120) for c in chores)
     assert len(made) == WRITERS * PUTS

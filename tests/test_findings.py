@@ -364,6 +364,16 @@ def _open_below(top: Path, names: list[str], create: bool) -> int:
     return fd
 
 
+def _read_below(top: Path, dirs: list[str], name: str) -> bytes:
+    fd = _open_below(top, dirs, create=False)
+    try:
+        got = os.open(name, os.O_RDONLY, dir_fd=fd)
+        with open(got, "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.fuse
 def test_finding_9_paths_of_4096_bytes_round_trip(embedded: StoreEnv) -> None:
     """Made through the mount (a shell reaches any depth step by step), committed, read
@@ -384,21 +394,9 @@ def test_finding_9_paths_of_4096_bytes_round_trip(embedded: StoreEnv) -> None:
         assert env.cli("commit", m / "proj/deep/@staging").stdout.startswith(
             "proj/deep: committed v1"
         )
-        fd = _open_below(m / "proj/deep/v1", dirs, create=False)
-        try:
-            got = os.open(leaf, os.O_RDONLY, dir_fd=fd)
-            assert os.read(got, 100) == data
-            os.close(got)
-        finally:
-            os.close(fd)
+        assert _read_below(m / "proj/deep/v1", dirs, leaf) == data
     env.cli("get", "proj/deep:v1", "--root", env.tmp / "out")
-    fd = _open_below(env.tmp / "out", dirs, create=False)
-    try:
-        got = os.open(leaf, os.O_RDONLY, dir_fd=fd)
-        assert os.read(got, 100) == data
-        os.close(got)
-    finally:
-        os.close(fd)
+    assert _read_below(env.tmp / "out", dirs, leaf) == data
     deeper = env.tmp / "local"
     deeper.mkdir()
     fd = _open_below(deeper, [*dirs, "deeper"], create=True)
