@@ -249,6 +249,7 @@ class Chunks:
         for row in doomed:
             self.blobs.delete(row.digest)
         with self.db.write() as conn:
+            lock_chunks(conn, [r.id for r in doomed])
             for part in batched([r.id for r in doomed]):
                 conn.execute(chunk_claims.delete().where(chunk_claims.c.chunk_id.in_(part)))
                 conn.execute(
