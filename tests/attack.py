@@ -6,6 +6,7 @@ the artfs client makes."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,17 +79,21 @@ class Team:
         }
 
 
-def start_team(root: Path) -> Team:
+def start_team(root: Path) -> Iterator[Team]:
+    """The team's server (a module's fixture), stopped when the fixture ends."""
     server = start_server(root / "server")
-    admin = server.admin()
-    admin.create_team("cv")
-    keys = {
-        "alice": server.add_user("alice", {"cv": "member"}),
-        "mallory": server.add_user("mallory"),
-    }
-    admin.create_project("cv", "open", "open")
-    admin.create_project("cv", "pub", "public")
-    return Team(server, keys, root)
+    try:
+        admin = server.admin()
+        admin.create_team("cv")
+        keys = {
+            "alice": server.add_user("alice", {"cv": "member"}),
+            "mallory": server.add_user("mallory"),
+        }
+        admin.create_project("cv", "open", "open")
+        admin.create_project("cv", "pub", "public")
+        yield Team(server, keys, root)
+    finally:
+        server.stop()
 
 
 def one_line_error(proc: Any) -> str:

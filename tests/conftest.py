@@ -16,8 +16,6 @@ import pytest
 from artfs.client.client import Client
 from artfs.core.config import load_config
 
-from .attack import Team, start_team
-from .pgutil import PgCluster, start_cluster
 from .serverutil import ServerProcess, free_port, start_server
 from .util import BIN, run_artfs, start_service
 
@@ -108,20 +106,6 @@ def api_env(store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch) -> StoreEnv:
     for key, value in store_env.env.items():
         monkeypatch.setenv(key, value)
     return store_env
-
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[PgCluster]:
-    """A PostgreSQL cluster for the session (each test makes its own database in it)."""
-    yield from start_cluster()
-
-
-@pytest.fixture(scope="module")
-def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
-    """A server shared by a module's tests: a victim and an attacker (``tests/attack.py``)."""
-    team = start_team(tmp_path_factory.mktemp("team"))
-    yield team
-    team.server.stop()
 
 
 @pytest.fixture

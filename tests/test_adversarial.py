@@ -22,10 +22,15 @@ import requests
 
 from artfs.core.digest import digest_bytes
 
-from .attack import API, Team
+from .attack import API, Team, start_team
 from .conftest import StoreEnv
 from .mountutil import mounted, sh
 from .util import tree_digests, write_tree
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    yield from start_team(tmp_path_factory.mktemp("team"))
 
 
 def deep(levels: int, leaf: object = 1) -> object:

@@ -26,7 +26,7 @@ from artfs.core.errors import NotFound
 from artfs.core.names import ArtifactPath
 from artfs.core.records import VersionInfo
 
-from .pgutil import PgCluster
+from .pgutil import PgCluster, start_cluster
 from .serverutil import ServerProcess, start_server
 
 CHUNK = 64 << 10
@@ -132,6 +132,11 @@ def delete_one(backend: HttpBackend) -> int:
 def collect(backend: HttpBackend) -> int:
     backend.gc(GC_GRACE_S)
     return 1
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    yield from start_cluster()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

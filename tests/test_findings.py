@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,16 @@ from artfs.core.chunking import hash_path
 from artfs.core.digest import digest_bytes
 from artfs.core.manifest import reference_digest
 
-from .attack import API, Team, one_line_error
+from .attack import API, Team, one_line_error, start_team
 from .conftest import StoreEnv
 from .mountutil import mounted
 from .serverutil import free_port, start_server
 from .util import ARTFS, run_artfs, start_service, tree_digests, write_tree
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    yield from start_team(tmp_path_factory.mktemp("team"))
 
 
 def _victim_file(root: Path, name: str, size: int, seed: int) -> Path:
@@ -117,7 +123,7 @@ def test_finding_2_get_of_an_unchecked_reference_says_so(team: Team, tmp_path: P
         server.kill()
         server.wait()
     assert (tmp_path / "out/x.txt").read_bytes() == b"served\n"
-    assert "x.txt" in got.stderr and "not checked" in got.stderr
+    assert "x.txt" in got.stderr and "without a checksum" in got.stderr
 
 
 def test_finding_3_a_version_cannot_make_a_reader_read_its_own_files(team: Team) -> None:

@@ -6,7 +6,10 @@ import json
 import multiprocessing
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from artfs.client.client import Client
 from artfs.client.local import LocalBackend
@@ -14,8 +17,14 @@ from artfs.core.config import load_config
 from artfs.core.names import parse_artifact_path
 from artfs.store.service import Store
 
+from .pgutil import PgCluster, start_cluster
 from .serverutil import start_server
 from .util import run_artfs, tree_digests, write_tree
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    yield from start_cluster()
 
 
 def _client(tmp: Path, db_url: str, blobs_url: str | None = None) -> Client:

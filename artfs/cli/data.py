@@ -118,8 +118,8 @@ def get(
     if stats.unchecked:
         shown = ", ".join(stats.unchecked[:3]) + (", ..." if len(stats.unchecked) > 3 else "")
         click.echo(
-            f"artfs: warning: {len(stats.unchecked)} files are references logged without a "
-            f"checksum; their bytes were not checked: {shown}",
+            f"warning: {len(stats.unchecked)} reference(s) logged without a checksum were "
+            f"written unverified: {shown}",
             err=True,
         )
     if as_json:

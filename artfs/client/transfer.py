@@ -30,7 +30,6 @@ from .references import ReferenceReader, is_checked
 
 WORKERS = 8
 _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 MISSING_BATCH = 5000
 BATCH_CHUNKS = 32
 BATCH_BYTES = 16 << 20
@@ -246,6 +245,9 @@ def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_
     except OSError:
         return False
     return content.digest == entry.digest
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 def write_file(

@@ -6,16 +6,12 @@ status of the error class, so the HTTP client raises the very class the store ra
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
@@ -30,36 +26,6 @@ class JSONResponse(StarletteJSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-class JSONRoute(APIRoute):
-    """A route whose endpoint's answer goes straight to ``JSONResponse``. FastAPI's response
-    validation and encoder walk a value recursively and fail on nesting an older release let
-    be stored: a read must never fail because of what an earlier write stored. The return
-    annotation still describes the answer in the OpenAPI schema."""
-
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, _answering_json(endpoint), **kwargs)
-
-
-def _answering_json(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(endpoint):
-
-        @functools.wraps(endpoint)
-        async def answer_async(*args: Any, **kwargs: Any) -> Response:
-            return _response(await endpoint(*args, **kwargs))
-
-        return answer_async
-
-    @functools.wraps(endpoint)
-    def answer(*args: Any, **kwargs: Any) -> Response:
-        return _response(endpoint(*args, **kwargs))
-
-    return answer
-
-
-def _response(value: Any) -> Response:
-    return value if isinstance(value, Response) else JSONResponse(value)
 
 
 def error_response(status: int, code: str, message: str) -> Response:

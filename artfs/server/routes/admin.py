@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ...core.records import to_dict
 from ..auth import Caller, StoreDep
-from ..responses import JSONRoute
+from ..routing import JSONRoute
 
 router = APIRouter(prefix="/api/v1", tags=["admin"], route_class=JSONRoute)
 Json = dict[str, Any]

@@ -20,7 +20,8 @@ from ...core.errors import ArtfsError
 from ..auth import ApiKey, Caller, StoreDep, get_store
 from ..bodies import BodyReader, Frames
 from ..ranges import Unsatisfiable, byte_range
-from ..responses import JSONResponse, JSONRoute, error_response
+from ..responses import JSONResponse, error_response
+from ..routing import JSONRoute
 
 router = APIRouter(prefix="/api/v1", tags=["chunks"], route_class=JSONRoute)
 PROJECT_CHUNKS = "/projects/{entity}/{project}/chunks"
