@@ -26,6 +26,7 @@ from ..core.errors import ArtfsError, error_from_payload
 from ..core.manifest import Manifest
 from ..core.names import ArtifactPath
 from ..core.records import (
+    MAX_JSON_BODY,
     CollectionInfo,
     CommitResult,
     GcReport,
@@ -40,7 +41,7 @@ from ..core.records import (
 )
 from ..store.blobs import Data
 from .direct import DirectTransfers, range_header
-from .transport import Concatenation, Peer, status_error
+from .transport import ERROR_BYTES, Concatenation, Peer, read_json, status_error
 
 API = "/api/v1"
 UPLOAD_BATCH = 64  # chunks per POST /chunks (the server takes up to 256)
@@ -50,8 +51,8 @@ TRANSFERS = ("auto", "stream")  # ARTFS_TRANSFER: presigned URLs when offered, o
 def server_error(response: requests.Response, peer: str) -> ArtfsError:
     """The error an answer of the server describes, as the class the store raised."""
     try:
-        error = error_from_payload(response.json())
-    except ValueError:
+        error = error_from_payload(read_json(response, ERROR_BYTES, peer))
+    except ArtfsError:
         error = None
     return error if error is not None else status_error(response, peer)
 
@@ -102,7 +103,8 @@ class HttpBackend:
         return self.server.send(method, self.url + path, repeat=not once, **kwargs)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._send(method, path, **kwargs).json()
+        response = self._send(method, path, stream=True, **kwargs)
+        return read_json(response, MAX_JSON_BODY, self.server.name)
 
     # -- identity ---------------------------------------------------------------------------
 

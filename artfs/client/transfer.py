@@ -10,7 +10,7 @@ import functools
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +50,7 @@ class TransferStats:
     bytes_sent: int = 0
     chunks_fetched: int = 0
     bytes_fetched: int = 0
+    chunks_corrupt: int = 0  # cached chunks that failed verification (fetched again)
     files_written: int = 0
     files_unchanged: int = 0
     unchecked: list[str] = field(default_factory=list)  # references whose bytes no one checked
@@ -198,17 +199,28 @@ def fetch_chunks(
     """Make sure every chunk is in the cache; a chunk that fails verification is fetched
     once more (``REFETCH``) before the error is raised."""
     bar = progress_bar(sum(chunks.values()), "downloading", progress)
-    before = (cache.fetched_chunks, cache.fetched_bytes)
     backend.expect_reads([d for d in sorted(chunks) if not cache.path(d).exists()])
 
     def fetch(digest: str) -> None:
-        REFETCH.call(lambda: cache.ensure(digest, lambda: backend.read_chunk(digest)))
+        read = functools.partial(backend.read_chunk, digest)
+        REFETCH.call(lambda: cache.ensure(digest, read, chunks[digest]))
         bar.update(chunks[digest])
 
-    with bar:
+    with bar, counted(cache, stats):
         run_parallel(fetch, sorted(chunks))
-    stats.chunks_fetched += cache.fetched_chunks - before[0]
-    stats.bytes_fetched += cache.fetched_bytes - before[1]
+
+
+@contextlib.contextmanager
+def counted(cache: ChunkCache, stats: TransferStats) -> Iterator[None]:
+    """Add to ``stats`` what the cache fetched, and the cached chunks it found corrupt
+    (and fetched again), while the block ran."""
+    before = (cache.fetched_chunks, cache.fetched_bytes, cache.corrupt_chunks)
+    try:
+        yield
+    finally:
+        stats.chunks_fetched += cache.fetched_chunks - before[0]
+        stats.bytes_fetched += cache.fetched_bytes - before[1]
+        stats.chunks_corrupt += cache.corrupt_chunks - before[2]
 
 
 def unchanged_at(
@@ -236,6 +248,9 @@ def unchanged_at(
     except OSError:
         return False
     return content.digest == entry.digest
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 def write_file(
@@ -333,7 +348,7 @@ def materialize(
         backend, cache, {c.digest: c.size for e in files for c in e.chunks}, stats, progress
     )
     started = time.time_ns()
-    with RootDir(root) as target:
+    with RootDir(root) as target, counted(cache, stats):
         for entry in stale:
             if entry.kind == DIR:
                 os.close(target.open_dir(entry.path))
@@ -352,9 +367,9 @@ def materialize(
         chunk_size,
         started,
     )
-    counted = [e for e in entries if e.kind == FILE]
-    stats.files += len(counted)
-    stats.bytes += sum(e.size for e in counted)
+    regular = [e for e in entries if e.kind == FILE]
+    stats.files += len(regular)
+    stats.bytes += sum(e.size for e in regular)
     stats.files_written += len(files)
-    stats.unchecked += [e.path for e in counted if not is_checked(e)]
-    stats.files_unchanged += len(counted) - len(files)
+    stats.unchecked += [e.path for e in regular if not is_checked(e)]
+    stats.files_unchanged += len(regular) - len(files)

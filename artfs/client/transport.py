@@ -5,6 +5,7 @@ one request under the retry policy (``retry``), its error answers turned into on
 from __future__ import annotations
 
 import functools
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ BY_STATUS: dict[int, type[ArtfsError]] = {
     404: NotFound,
     429: Unavailable,
 }
+ERROR_BYTES = 1 << 20  # of an error answer
 ErrorReader = Callable[[requests.Response, str], ArtfsError]
 
 
@@ -56,6 +58,32 @@ def status_error(response: requests.Response, peer: str) -> ArtfsError:
     status = response.status_code
     text = f"{peer} answered {status} {response.reason}"
     return Unavailable(text) if status >= 500 else BY_STATUS.get(status, ArtfsError)(text)
+
+
+class Answer(dict[str, Any]):
+    """A JSON object a peer answered: a key it lacks is a malformed answer, not a crash."""
+
+    def __missing__(self, key: str) -> Any:
+        raise ArtfsError(f"malformed answer: no {key!r}")
+
+
+def read_json(response: requests.Response, limit: int, peer: str) -> Any:
+    """The JSON of an answer of at most ``limit`` bytes, read as it streams in (an endless or
+    malformed answer is an ``ArtfsError``, not a hang, a memory blow-up or a crash)."""
+    with response:
+        body = bytearray()
+        try:
+            for block in response.iter_content(READ_BLOCK):
+                body += block
+                if len(body) > limit:
+                    raise ArtfsError(f"{peer} answered more than {limit} bytes")
+        except requests.RequestException as exc:
+            raise Unavailable(f"the answer of {peer} broke off: {reason(exc)}") from None
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ArtfsError(f"{peer} answered malformed JSON") from None
+    return Answer(value) if isinstance(value, dict) else value
 
 
 class Concatenation:

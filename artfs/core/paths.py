@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _SEGMENT = r"[^/\x00-\x1f\x7f]{1,255}"
 _PLAIN = re.compile(rf"(?:(?!\.\.?/){_SEGMENT}/)*(?!\.\.?\Z){_SEGMENT}\Z")
 MAX_SEGMENT_BYTES = 255
+_DIRECTORY_BELOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def check_path(path: object) -> str:

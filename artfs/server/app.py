@@ -11,6 +11,7 @@ from starlette.responses import Response
 from .. import __version__
 from ..store.service import Store
 from . import metrics
+from .bodies import BodyLimit
 from .observe import Observe
 from .responses import JSONResponse, install_error_handlers
 from .routes import admin, chunks, direct, runs, versions
@@ -31,6 +32,7 @@ def create_app(store: Store) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.store = store
+    app.add_middleware(BodyLimit)
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])

@@ -11,6 +11,10 @@ untouched for its grace period. An upload of a chunk gc is deleting is refused a
 An ``unverified`` chunk (sent straight to the bucket: ``direct``) counts without a check only
 for the callers that uploaded it (its claims); anyone else's "which do you lack?" or commit
 has the ``Verifier`` check it first.
+
+A transaction that changes several chunk rows locks them first, in ascending id order
+(``lock_chunks``): on PostgreSQL, commits, uploads, deletions and gc sharing chunks then
+wait for each other in turn, never in a cycle (a deadlock would fail one of them).
 """
 
 from __future__ import annotations
@@ -306,6 +310,8 @@ class Chunks:
         for row in doomed:
             self.blobs.delete(row.digest)
         with self.db.write() as conn:
+            lock_chunks(conn, [r.id for r in doomed])
+            lock_chunks(conn, [r.id for r in doomed])
             for part in batched([r.id for r in doomed]):
                 conn.execute(chunk_claims.delete().where(chunk_claims.c.chunk_id.in_(part)))
                 conn.execute(

@@ -21,7 +21,7 @@ from ..core.errors import PermissionDenied
 from ..core.records import GcReport
 from .access import Principal
 from .blobs import BlobStore
-from .chunks import Chunks
+from .chunks import Chunks, lock_chunks
 from .db import Database
 from .lookup import COMMITTED, batched, now, version_info
 from .schema import chunk_claims, chunks, version_chunks, versions
@@ -55,18 +55,22 @@ class Collector:
             checked = self.verifier.backlog(VERIFY_SECONDS)
             report.chunks_verified, report.chunks_lost, report.unverified_left = checked
         with self.db.write() as conn:
-            # The conditions are on the updated row itself: on PostgreSQL an UPDATE that waited
-            # for a commit re-checks them against the row the commit touched, so a chunk a
-            # commit just relied on (touched_at now) is never marked.
-            conn.execute(
-                chunks.update()
-                .where(
-                    chunks.c.state.in_((*STORED, UPLOADING, LOST)),
-                    chunks.c.touched_at < cutoff,
-                    ~sa.exists().where(version_chunks.c.chunk_id == chunks.c.id),
-                )
-                .values(state=DELETING)
+            # The candidates are locked first (in the order every writer locks chunk rows),
+            # then the conditions are checked again on the locked rows: a chunk a commit
+            # relied on meanwhile (touched_at now, or used by its version) is never marked.
+            unused = sa.and_(
+                chunks.c.state.in_((*STORED, UPLOADING, LOST)),
+                chunks.c.touched_at < cutoff,
+                ~sa.exists().where(version_chunks.c.chunk_id == chunks.c.id),
             )
+            candidates: list[int] = list(
+                conn.execute(sa.select(chunks.c.id).where(unused)).scalars()
+            )
+            lock_chunks(conn, candidates)
+            for part in batched(candidates):
+                conn.execute(
+                    chunks.update().where(chunks.c.id.in_(part), unused).values(state=DELETING)
+                )
             doomed = conn.execute(
                 sa.select(chunks.c.id, chunks.c.digest, chunks.c.size).where(
                     chunks.c.state == DELETING
