@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -73,4 +74,19 @@ def report(
     print(
         f"{label:<34} {subject.seconds:7.3f} s{rate} | {baseline_label:<24} "
         f"{baseline.seconds:7.3f} s | ratio {ratio:6.2f}x | {rss}"
+    )
+
+
+def report_runs(
+    label: str, subject: list[float], baseline: list[float], baseline_label: str, size: int
+) -> None:
+    """Median wall time of runs taken in turns (fastest-slowest), its rate for ``size`` bytes,
+    and the ratio to the baseline's median (with the range of the run-by-run ratios)."""
+    ratios = sorted(s / b for s, b in zip(subject, baseline))
+    med, base = statistics.median(subject), statistics.median(baseline)
+    spread = f"({min(subject):.2f}-{max(subject):.2f})"
+    print(
+        f"{label:<40} {med:7.2f} s {spread:<13} {size / med / 1e6:6.0f} MB/s | "
+        f"{baseline_label:<26} {base:7.2f} s | ratio {med / base:5.2f}x "
+        f"({ratios[0]:.2f}-{ratios[-1]:.2f})"
     )

@@ -35,12 +35,15 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     args: tuple[str, ...] = ()
     tls: tuple[Path, Path] | None = None  # (certificate, key)
+    host: str = "127.0.0.1"
+    launcher: tuple[str, ...] = ()  # runs the command, e.g. ip netns exec NAME
+    env: dict[str, str] = field(default_factory=dict)  # added to the server's environment
     proc: subprocess.Popen | None = None
     _admin: HttpBackend | None = None
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def log(self) -> Path:
@@ -58,12 +61,13 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         command = [
+            *self.launcher,
             ARTFS,
             "server",
             "--data",
             str(self.data),
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(self.port),
             "--log-level",
@@ -73,7 +77,8 @@ class ServerProcess:
         if self.tls:
             command += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=log, env=_server_env())
+            env = {**_server_env(), **self.env}
+            self.proc = subprocess.Popen(command, stdout=log, stderr=log, env=env)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

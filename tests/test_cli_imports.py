@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from .mountutil import mounted
 from .util import write_tree
 
 SERVER_S3_FUSE = {"fastapi", "starlette", "uvicorn", "boto3", "botocore", "pyfuse3", "trio"}
@@ -57,3 +58,17 @@ def test_import_artfs_loads_no_backend():
     assert proc.returncode == 0, proc.stderr
     names = imported(proc.stderr)
     assert "artfs" in names and not names & (SERVER_S3_FUSE | TRANSFERS | STORE)
+
+
+@pytest.mark.fuse
+def test_status_reads_staging_areas_without_the_mount_libraries(filled):
+    """``artfs status`` reads the staging journals itself: no pyfuse3, no trio (issue 14)."""
+    with mounted(filled) as m:
+        (m / "proj/f/@staging/new.txt").write_text("new\n")
+        proc = filled.cli("status", m.mnt, extra_env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert proc.stdout.splitlines() == [
+        "proj/f: 1 added, 0 modified, 0 deleted (based on v0)",
+        "A new.txt",
+    ]
+    names = imported(proc.stderr)
+    assert "sqlite3" in names and not names & {"pyfuse3", "trio"}

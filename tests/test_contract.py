@@ -41,7 +41,7 @@ def test_backends_have_every_call_with_its_parameters(backend: type, name: str) 
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in CALLS if n not in ("whoami", "close", "default_entity")]
+    "name", [n for n in CALLS if n not in ("whoami", "close", "default_entity", "expect_reads")]
 )
 def test_the_embedded_backend_calls_the_store_method_of_the_same_name(name: str) -> None:
     source = inspect.getsource(getattr(LocalBackend, name))

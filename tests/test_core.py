@@ -246,9 +246,15 @@ def test_a_chunk_listed_with_two_sizes_is_refused():
 
 def test_links_may_climb_but_not_leave():
     assert check_link("a/b/l", "../../c") == "../../c"
-    assert check_link("l", "./x/../y") == "./x/../y"
+    assert check_link("a/b/l", "./../c/./d/") == "./../c/./d/"
     with pytest.raises(InvalidPath):
         check_link("a/l", "../../c")
+    # ".." after a name is refused: that name may be a link (y -> ., x -> y/.. is the parent
+    # of the root), so only climbing first, through the link's real parents, is safe
+    with pytest.raises(InvalidPath, match="leaves the version"):
+        check_link("x", "y/..")
+    with pytest.raises(InvalidPath, match="leaves the version"):
+        check_link("a/b/l", "c/../../d")
 
 
 def test_manifest_version_must_be_known():

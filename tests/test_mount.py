@@ -108,7 +108,7 @@ def test_versions_read_like_plain_files(store_env: StoreEnv, versions: dict[str,
         assert sh("cat", art / "latest/labels.csv").stdout == "file,label\n"
         assert sh("stat", "-c", "%s %A", art / "v0/train/deep/er/still/x.bin").stdout.split() == [
             "200000",
-            "-r--r--r--",
+            "-rw-r--r--",  # the manifest's mode
         ]
         assert sh("stat", "-c", "%F", art / "latest").stdout.strip() == "directory"
         listed = sh("sh", "-c", "cd '%s' && find . -type f -exec sha256sum {} +" % (art / "v0"))
@@ -171,10 +171,10 @@ def test_aliases_are_directories_to_every_tool(
         sh("rsync", "-a", f"{latest}/", out / "contents")  # ...or what it holds
         sh("diff", "-r", out / "contents", copy)
         lines = sh("ls", "-la", latest).stdout.splitlines()
-        assert lines[1].startswith("dr-xr-xr-x") and lines[1].endswith(" .")
+        assert lines[1].startswith("drwxr-xr-x") and lines[1].endswith(" .")
         assert len(lines) == 3 + len(os.listdir(copy))  # total, ., .., and each entry
-        assert any(line.endswith(" labels.csv") and line.startswith("-r--r--r--") for line in lines)
-        assert sh("ls", "-ld", latest).stdout.startswith("dr-xr-xr-x")
+        assert any(line.endswith(" labels.csv") and line.startswith("-rw-r--r--") for line in lines)
+        assert sh("ls", "-ld", latest).stdout.startswith("drwxr-xr-x")
 
         def inode(path: Path) -> str:
             return sh("stat", "-c", "%i", path).stdout.strip()

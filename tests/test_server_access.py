@@ -1,4 +1,5 @@
-"""The access rules of DESIGN §2 over HTTP: visibility × caller × operation.
+"""The access rules of docs/OPERATIONS.md ("Users, keys and access") over HTTP: visibility
+× caller × operation.
 
 Two real servers hold the same data: one refuses anonymous callers, one started with
 ``--allow-anonymous-read``. Team ``cv`` owns one project per visibility (named after it);

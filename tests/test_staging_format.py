@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from artfs.fuse.control import staging_status
-from artfs.fuse.staging import DB_NAME, AreaKey, StagingArea
+from artfs.fuse.journal import DB_NAME, AreaKey
+from artfs.fuse.staging import StagingArea
 
 AREA = Path(__file__).parent / "data" / "store-0.1" / "staging-area"
 

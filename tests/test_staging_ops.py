@@ -21,9 +21,10 @@ import trio.testing
 from artfs.client.client import Client
 from artfs.fuse.areas import StagingNamespace
 from artfs.fuse.commit import CommitOptions, Committer
+from artfs.fuse.journal import AreaKey
 from artfs.fuse.reader import ChunkFiles, Reader
 from artfs.fuse.staged import StagedFile
-from artfs.fuse.staging import AreaKey, StagingArea
+from artfs.fuse.staging import StagingArea
 from artfs.fuse.stats import MountStats
 from artfs.fuse.writable import WritableOperations
 
@@ -105,7 +106,7 @@ async def test_a_commit_sees_its_snapshot_while_writes_go_on(
     committed = trio.Event()
 
     async def commit() -> None:
-        report = await ops.commit(node.area, CommitOptions(description="snap"))
+        report = await ops.commits.commit(node.area, CommitOptions(description="snap"))
         assert report.ok and report.version == 1, report
         committed.set()
 
@@ -120,7 +121,7 @@ async def test_a_commit_sees_its_snapshot_while_writes_go_on(
     assert v1 == expected  # what the snapshot held, not the later write
     assert await read_all(ops, big) == b"after" + expected[5:]
     assert node.area.changes().modified == ["big.bin"]  # still to commit
-    report = await ops.commit(node.area, CommitOptions())
+    report = await ops.commits.commit(node.area, CommitOptions())
     assert report.version == 2 and report.base == 1 and not report.moved_on
     assert not node.area.dir.exists()  # nothing left to commit: nothing kept on disk
     v0, v2 = manifest_of(client, "proj/ds:v0"), manifest_of(client, "proj/ds:v2")
@@ -212,7 +213,8 @@ async def test_listings_skip_what_went_away_and_rename_follows_posix(
     await ops.rename(staging, b"f001", staging, b"f002", 0, None)  # over a file
     changes = ops.inodes.get(staging).area.changes()
     assert changes.deleted == sorted([f"f{i:03d}" for i in range(20, 30)] + ["f001", "f040"])
-    assert changes.added == ["sub/moved"] and changes.modified == []  # f000/f002: same bytes
+    assert changes.added == ["other", "sub/inner", "sub/moved"]  # empty directories count
+    assert changes.modified == []  # f000/f002: same bytes
 
 
 @pytest.mark.trio
@@ -248,7 +250,7 @@ async def test_a_crashed_area_reloads_from_disk(client: Client, tmp_path: Path) 
     area.close()
     reloaded.load()
     assert reloaded.type == "dataset" and reloaded.base == 0
-    files = {p: n for p, n in reloaded.walk()}
+    files = {p: n for p, n in reloaded.walk() if not n.is_dir}
     assert sorted(files) == ["keep.txt", "new.txt", "renamed/in.txt"]
     assert files["new.txt"].mode == stat.S_IFREG | 0o600
     assert files["new.txt"].mtime_ns == 10**18 and files["new.txt"].size == 9
@@ -281,8 +283,9 @@ async def test_version_directories_stay_read_only(client: Client, tmp_path: Path
         (errno.EXDEV, ops.rename(version, b"x.txt", staging, b"y", 0, None)),
         (errno.EROFS, ops.rmdir(artifact, b"@staging", None)),
         (errno.EROFS, ops.mkdir(pyfuse3.ROOT_INODE, b"newproj", 0o755, None)),
-        (errno.EPERM, ops.symlink(staging, b"l", b"x.txt", None)),
-        (errno.EPERM, ops.link(file, staging, b"h", None)),
+        (errno.EPERM, ops.symlink(staging, b"l", b"../x.txt", None)),  # leaves the version
+        (errno.EPERM, ops.symlink(staging, b"l", b"/etc", None)),
+        (errno.EXDEV, ops.link(file, staging, b"h", None)),  # from a version
         (errno.EPERM, ops.mknod(staging, b"fifo", stat.S_IFIFO | 0o644, 0, None)),
         (errno.EOPNOTSUPP, ops.setxattr(staging, b"user.x", b"1", None)),
     ]
@@ -293,3 +296,45 @@ async def test_version_directories_stay_read_only(client: Client, tmp_path: Path
     assert await ops.access(staging, os.W_OK, None)
     with pytest.raises(pyfuse3.FUSEError):
         await ops.access(file, os.W_OK, None)
+
+
+@pytest.mark.trio
+async def test_links_modes_and_empty_directories_are_staged_kept_and_committed(
+    client: Client, tmp_path: Path
+) -> None:
+    put(client, tmp_path / "base", "proj/ds", {"d/x.txt": b"x", "run.sh": b"#!/bin/sh\n"})
+    ops = make_ops(client, tmp_path / "staging")
+    staging = (await walk(ops, "proj", "ds", "@staging")).st_ino
+    d = (await walk(ops, "proj", "ds", "@staging", "d")).st_ino
+    run = (await walk(ops, "proj", "ds", "@staging", "run.sh")).st_ino
+    link = await ops.symlink(d, b"up", b"../run.sh", None)
+    assert await ops.readlink(link.st_ino, None) == b"../run.sh"
+    # a move that would make the link lead out of the version is refused
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.rename(d, b"up", staging, b"up", 0, None)
+    assert caught.value.errno == errno.EPERM
+    await ops.mkdir(staging, b"empty", 0o755, None)
+    area = ops.inodes.get(staging).area
+    assert area.changes().added == ["d/up", "empty"]
+    # chmod +x of a base file is a change (its bytes are not copied); a touch alone is not
+    await ops.setattr(
+        run, SimpleNamespace(st_mode=stat.S_IFREG | 0o755), fields(update_mode=True), None, None
+    )
+    x = (await walk(ops, "proj", "ds", "@staging", "d", "x.txt")).st_ino
+    await ops.setattr(x, SimpleNamespace(st_mtime_ns=7), fields(update_mtime=True), None, None)
+    assert area.changes().modified == ["run.sh"] and ops.stats.copied_files == 0
+    # what the journal keeps comes back after a crash
+    reloaded = StagingArea(area.dir, AreaKey(*area.key.__dict__.values()), "")
+    area.close()
+    reloaded.load()
+    nodes = dict(reloaded.walk())
+    assert nodes["d/up"].entry.link == "../run.sh" and nodes["d/x.txt"].mtime_ns == 7
+    assert nodes["run.sh"].mode == stat.S_IFREG | 0o755 and not nodes["empty"].index
+    reloaded.close()
+    ops = make_ops(client, tmp_path / "staging")
+    staging = (await walk(ops, "proj", "ds", "@staging")).st_ino
+    report = await ops.commits.commit(ops.inodes.get(staging).area, CommitOptions())
+    assert report.ok and report.changes == {"added": 2, "modified": 1, "deleted": 0}
+    manifest = client.backend.manifest(client.path("proj/ds:v1"))[1]
+    assert manifest.get("d/up").link == "../run.sh" and manifest.get("empty").kind == "dir"
+    assert manifest.get("run.sh").mode == 0o755 and manifest.get("d/x.txt").mtime_ns == 7

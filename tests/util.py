@@ -93,9 +93,9 @@ def start_service(cmd: list[str], url: str, env: dict[str, str] | None = None) -
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return proc
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or too slow to answer on a busy machine
             assert proc.poll() is None, f"{cmd[0]} exited"
             time.sleep(0.1)
     proc.kill()

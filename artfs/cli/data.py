@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from ..core.errors import ArtfsError, InvalidName
+from ..core.errors import ArtfsError, ArtfsWarning, InvalidName
 from ..core.names import LATEST, check_settable_alias, parse_project_path
 from ..core.records import VersionInfo, to_dict
 from .output import parse_duration, size, table, when
@@ -79,14 +80,20 @@ def put(
     client = _client(ctx)
     path = client.path(name or local.resolve().name)
     art = Artifact(path.artifact, type_, description, _metadata(meta_pairs, meta_json))
-    if local.is_dir():
-        art.add_dir(local)
-    else:
-        art.add_file(local)
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always", ArtfsWarning)
+        if local.is_dir():
+            art.add_dir(local)
+        else:
+            art.add_file(local)
+    for warning in told:
+        if issubclass(warning.category, ArtfsWarning):
+            click.echo(f"artfs: warning: {warning.message}", err=True)
     result, stats = client.put(
         path,
         art.type,
         art._sources,
+        art._entries.values(),
         progress=None,
         description=description,
         metadata=art.metadata,
@@ -249,7 +256,8 @@ def show(ctx: click.Context, name: str, files: bool, as_json: bool) -> None:
         click.echo(f"{key + ':':<13}{value}")
     if manifest is not None:
         click.echo("")
-        table([(e.path, e.size, e.digest) for e in manifest], ("PATH", "SIZE", "DIGEST"))
+        what = {e.path: e.digest or (f"-> {e.link}" if e.link else "(directory)") for e in manifest}
+        table([(e.path, e.size, what[e.path]) for e in manifest], ("PATH", "SIZE", "DIGEST"))
 
 
 @click.group()
@@ -350,3 +358,8 @@ def gc(ctx: click.Context, grace: str) -> None:
         f"removed {report.chunks_deleted} chunks ({size(report.bytes_freed)}); "
         f"expired {report.versions_expired} versions"
     )
+    if report.chunks_verified or report.chunks_lost or report.unverified_left:
+        click.echo(
+            f"verified {report.chunks_verified} chunks uploaded straight to the bucket; "
+            f"{report.chunks_lost} failed and were deleted; {report.unverified_left} left to check"
+        )

@@ -1,15 +1,20 @@
-"""``artfs server``: serve one store to a team over HTTP (uvicorn, in the foreground)."""
+"""``artfs server``: serve one store to a team over HTTP (uvicorn, in the foreground), in one
+process or several (``--workers``)."""
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import os
+import tempfile
 from pathlib import Path
 
 import click
 
-from ..store.s3blobs import SSE_ALGORITHMS, ServerSideEncryption
-from ..store.settings import StoreSettings
+from ..store.presign import DEFAULT_TTL_S, MAX_TTL_S
+from ..store.s3blobs import SSE_ALGORITHMS
 from .storeadmin import KEY_FILE_OPTION
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @click.command()
@@ -51,6 +56,26 @@ from .storeadmin import KEY_FILE_OPTION
 )
 @click.option("--s3-kms-key-id", help="The KMS key of --s3-sse aws:kms (default: aws/s3).")
 @click.option(
+    "--presign-ttl",
+    default=DEFAULT_TTL_S,
+    show_default=True,
+    type=click.IntRange(1, MAX_TTL_S),
+    help="Lifetime in seconds of the presigned URLs clients get for chunks in S3.",
+)
+@click.option(
+    "--s3-public-endpoint",
+    help="The bucket's URL as clients reach it, when it differs from AWS_ENDPOINT_URL "
+    "(presigned URLs are signed for it).",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Server processes sharing the port (metrics summed through PROMETHEUS_MULTIPROC_DIR, "
+    "a fresh directory unless set).",
+)
+@click.option(
     "--allow-anonymous-read",
     is_flag=True,
     help="Let clients without an API key read public projects.",
@@ -73,6 +98,9 @@ def server(
     key_file: Path | None,
     s3_sse: str | None,
     s3_kms_key_id: str | None,
+    presign_ttl: int,
+    s3_public_endpoint: str | None,
+    workers: int,
     allow_anonymous_read: bool,
     log_level: str,
 ) -> None:
@@ -81,35 +109,53 @@ def server(
         raise click.UsageError("--tls-cert and --tls-key go together")
     if s3_kms_key_id and s3_sse != "aws:kms":
         raise click.UsageError("--s3-kms-key-id goes with --s3-sse aws:kms")
-    sse = ServerSideEncryption(s3_sse, s3_kms_key_id) if s3_sse else None
-    settings = StoreSettings(upgrade=migrate, encryption_key_file=key_file, s3_sse=sse)
+    if s3_public_endpoint and not blobs_url:
+        raise click.UsageError("--s3-public-endpoint goes with --blobs s3://...")
     try:
         import uvicorn
 
-        from ..server.app import create_app
         from ..server.bootstrap import open_data_dir
-        from ..server.observe import LogfmtFormatter
+        from ..server.workers import ServerOptions, configure_logging
     except ImportError as exc:
         raise click.ClickException(
             f"the server needs the 'server' extra (pip install 'artfs[server]'): {exc}"
         ) from None
-    handler = logging.StreamHandler()  # stderr, one line per event (uvicorn's included)
-    handler.setFormatter(LogfmtFormatter())
-    logging.basicConfig(level=log_level.upper(), handlers=[handler])
-    store = open_data_dir(
+    options = ServerOptions(
+        data=str(data.resolve()),
+        db_url=db_url,
+        blobs_url=blobs_url,
+        key_file=str(key_file) if key_file else None,
+        s3_sse=s3_sse,
+        s3_kms_key_id=s3_kms_key_id,
+        presign_ttl=presign_ttl,
+        s3_public_endpoint=s3_public_endpoint,
+        anonymous_read=allow_anonymous_read,
+        log_level=log_level,
+    )
+    configure_logging(log_level)
+    # Once, before any worker starts: schema (upgraded if asked), first admin key.
+    open_data_dir(
         data,
         db_url=db_url,
         blobs_url=blobs_url,
-        settings=settings,
+        settings=options.settings(migrate),
         anonymous_read=allow_anonymous_read,
-    )
-    uvicorn.run(
-        create_app(store),
-        host=host,
-        port=port,
-        ssl_certfile=tls_cert,
-        ssl_keyfile=tls_key,
-        log_level=log_level,
-        log_config=None,  # uvicorn's loggers go to the handler above
-        access_log=False,  # the app logs each request, with its request id
-    )
+    ).close()
+    options.export()
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+            os.environ[MULTIPROC_ENV] = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="artfs-metrics-")
+            )
+        uvicorn.run(
+            "artfs.server.workers:app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
+            log_level=log_level,
+            log_config=None,  # uvicorn's loggers go to the handler above
+            access_log=False,  # the app logs each request, with its request id
+        )

@@ -5,16 +5,15 @@ through a server."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..core.config import load_config
 from ..core.errors import ArtfsError
-from ..store.db import Database
-from ..store.encryption import EncryptedBlobStore, add_key
-from ..store.service import DB_FILE, Store
-from ..store.settings import StoreSettings
-from ..store.upgrades import PACKAGED, Found, current, prepare
+
+if TYPE_CHECKING:  # the store loads when a command runs, not for --help
+    from ..store.db import Database
 
 DATA_OPTION = click.option(
     "--data",
@@ -43,6 +42,9 @@ def _home(data: Path | None) -> Path:
 
 
 def _database(home: Path, db_url: str | None) -> Database:
+    from ..store.db import Database
+    from ..store.service import DB_FILE
+
     if db_url:
         return Database(db_url)
     if not (home / DB_FILE).exists():
@@ -58,6 +60,8 @@ def migrate(data: Path | None, db_url: str | None, check: bool) -> None:
     """Upgrade a store's schema to this artfs's (one transaction; a SQLite database is copied
     to artfs.db.bak-<revision> first). Servers on the store may keep running on PostgreSQL:
     concurrent upgrades queue on a lock."""
+    from ..store.upgrades import PACKAGED, Found, current, prepare
+
     db = _database(_home(data), db_url)
     try:
         found = current(db)
@@ -80,6 +84,8 @@ def encryption_key(key_file: Path) -> None:
     """Add a new random key to KEY_FILE (created, mode 0600, if missing). Once the server
     restarts (or, embedded, from the next command on), new chunk files are sealed with it;
     older ones stay readable while the file holds their keys."""
+    from ..store.encryption import add_key
+
     key_id = add_key(key_file)
     click.echo(f"added key {key_id} to {key_file}: back the file up now, and keep every key")
 
@@ -91,6 +97,10 @@ def encryption_key(key_file: Path) -> None:
 def reencrypt(data: Path | None, db_url: str | None, key_file: Path | None) -> None:
     """Seal every chunk file with the newest key of the key file: files written before
     encryption was turned on, and those of older keys. Safe while the store is in use."""
+    from ..store.encryption import EncryptedBlobStore
+    from ..store.service import Store
+    from ..store.settings import StoreSettings
+
     key_file = key_file or load_config().encryption_key_file
     if key_file is None:
         raise ArtfsError("reencrypt needs the key file: --encryption-key FILE")

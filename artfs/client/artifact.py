@@ -5,21 +5,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..core.config import default_project, load_config
-from ..core.errors import ArtfsError, InvalidPath, NotFound
+from ..core.errors import ArtfsError, ArtfsWarning, NotFound
 from ..core.manifest import Manifest, ManifestEntry
 from ..core.names import ArtifactPath, check_identifier, parse_project_path
 from ..core.paths import check_path, local_target
 from ..core.records import VersionInfo
+from . import rootdir
 from .client import HASH_CACHE_FILE, Client
 from .entries import ArtifactEntry
 from .hashcache import HashCache
+from .localtree import scan_tree
 from .references import reference_entries, remember_root
 from .tables import MEDIA, PartitionedTable, Table
 from .transfer import TransferStats, hash_sources, unchanged_at
@@ -134,12 +138,17 @@ class Artifact:
         if self._info is not None:
             raise ArtfsError(f"{self.qualified_name} is logged and immutable: use new_draft()")
 
-    def _put(self, name: str, local: Path, overwrite: bool) -> None:
+    def _put(self, name: str, local: Path | ManifestEntry, overwrite: bool) -> None:
+        """Add a local file to hash, or an entry as it is (a link, a directory)."""
         check_path(name)
         if not overwrite and (name in self._sources or name in self._entries):
             raise ArtfsError(f"{name} is already in the artifact (pass overwrite=True)")
         self._entries.pop(name, None)
-        self._sources[name] = local
+        self._sources.pop(name, None)
+        if isinstance(local, Path):
+            self._sources[name] = local
+        else:
+            self._entries[name] = local
 
     def add_file(
         self, local_path: str | os.PathLike[str], name: str | None = None, overwrite: bool = False
@@ -155,14 +164,22 @@ class Artifact:
     def add_dir(
         self, local_path: str | os.PathLike[str], name: str | None = None, overwrite: bool = False
     ) -> None:
-        """Add every regular file below a directory (symlinks are followed)."""
+        """Add what a directory holds, as a version keeps it (``localtree``): files with
+        their executable bit and mtime, symlinks that stay inside it, empty directories;
+        links leading out of it are followed. What could not be kept as it was is told in
+        one ``ArtfsWarning`` line each (followed links, skipped special files, SQLite
+        write-ahead logs)."""
         self._draft_only()
         root = Path(local_path)
         if not root.is_dir():
             raise ArtfsError(f"{root} is not a directory")
-        prefix = (name or "").strip("/")
-        for rel in sorted(_walk_files(root)):
-            self._put(f"{prefix}/{rel}" if prefix else rel, (root / rel).resolve(), overwrite)
+        found = scan_tree(root, (name or "").strip("/"))
+        for path, local in found.files.items():
+            self._put(path, local.absolute(), overwrite)
+        for path, entry in found.entries.items():
+            self._put(path, entry, overwrite)
+        for line in found.warnings(root):
+            warnings.warn(line, ArtfsWarning, stacklevel=2)
 
     @contextlib.contextmanager
     def new_file(
@@ -426,32 +443,36 @@ class Artifact:
         return str(target)
 
     def checkout(self, root: str | os.PathLike[str] | None = None) -> str:
-        """Make ``root`` hold exactly this version: download, then remove any other file."""
+        """Make ``root`` hold exactly this version: download, then remove anything else
+        (files, links, directories; a link is removed, never followed)."""
         target = Path(self.download(root))
-        wanted = {local_target(target, e.path) for e in self.manifest()}
-        for rel in _walk_files(target):
-            if target / rel not in wanted:
-                (target / rel).unlink()
-        for dirpath, _, _ in sorted(os.walk(target), reverse=True):
-            if Path(dirpath) != target and not os.listdir(dirpath):
-                os.rmdir(dirpath)
+        wanted = _with_parents(self.manifest())
+        for path, st in sorted(rootdir.entries(target).items(), reverse=True):  # deepest first
+            if path not in wanted:
+                local = target.joinpath(*path.split("/"))
+                if stat.S_ISDIR(st.st_mode):
+                    local.rmdir()
+                else:
+                    local.unlink()
         return str(target)
 
     def verify(self, root: str | os.PathLike[str] | None = None) -> None:
-        """Raise unless ``root`` holds exactly this version's files, byte for byte."""
+        """Raise unless ``root`` holds exactly this version: every entry of its kind (no
+        link where a file or directory belongs), files byte for byte with their executable
+        bit, links with their target; nothing else."""
         target = Path(root) if root is not None else self.default_root()
         manifest = self.manifest()
-        present = set(_walk_files(target))
+        present = rootdir.entries(target)
+        client = self._require_client()
         for entry in manifest:
             if entry.ref is not None:
                 continue
             if entry.path not in present:
                 raise ArtfsError(f"verify failed: {entry.path} is missing from {target}")
-            client = self._require_client()
             dest = local_target(target, entry.path)
             if not unchanged_at(dest, entry, client.hash_cache, client.config.chunk_size):
                 raise ArtfsError(f"verify failed: {entry.path} differs from {self.name}")
-        extra = sorted(present - set(manifest.entries))
+        extra = sorted(set(present) - _with_parents(manifest))
         if extra:
             raise ArtfsError(f"verify failed: {extra[0]} is not part of {self.name}")
 
@@ -473,16 +494,11 @@ class Artifact:
         ]
 
 
-def _walk_files(root: Path) -> Iterator[str]:
-    """Relative POSIX paths of the regular files below ``root`` (following symlinks)."""
-    for dirpath, _, filenames in os.walk(root, followlinks=True):
-        base = Path(dirpath).relative_to(root)
-        for filename in filenames:
-            full = Path(dirpath, filename)
-            if not full.is_file():
-                continue
-            rel = (base / filename).as_posix()
-            try:
-                yield check_path(rel)
-            except InvalidPath as exc:
-                raise InvalidPath(f"{full}: {exc}") from None
+def _with_parents(manifest: Manifest) -> set[str]:
+    """The manifest's paths and every directory above them."""
+    out = set()
+    for path in manifest.entries:
+        while path and path not in out:
+            out.add(path)
+            path = path.rpartition("/")[0]
+    return out

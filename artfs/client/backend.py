@@ -53,6 +53,11 @@ class Backend(Protocol):
         can (prefetching small files); chunks left out are read through ``read_chunk``."""
         ...
 
+    def expect_reads(self, digests: Sequence[str]) -> None:
+        """A hint, not a store call: these chunks are about to be read (a backend reading
+        through presigned URLs gets theirs in one round trip)."""
+        ...
+
     def commit(
         self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any
     ) -> CommitResult: ...

@@ -26,12 +26,13 @@ from typing import IO
 
 from ..core.chunking import mapped, read_checked
 from ..core.digest import digest_bytes, hex_of
-from ..core.errors import DigestMismatch
+from ..core.errors import DigestMismatch, InvalidManifest
 from ..store.blobs import make_fanout, remove_stale, unique_name, write_verified
+from .retry import REFETCH
 
 Fetch = Callable[[], Iterable[bytes]]
 TMP_MAX_AGE_S = 3600
-VERIFY_TRIES = 2  # a chunk failing verification is fetched once more, then the error stands
+VERIFY_TRIES = REFETCH.tries  # a chunk failing verification is fetched once more
 log = logging.getLogger(__name__)
 
 
@@ -74,8 +75,10 @@ class ChunkCache:
             self.hit_chunks += 1
         return path
 
-    def ensure(self, digest: str, fetch: Fetch) -> Path:
-        """The cached file for a chunk, fetching and verifying it first if needed."""
+    def ensure(self, digest: str, fetch: Fetch, size: int | None = None) -> Path:
+        """The cached file for a chunk, fetching and verifying it first if needed (and its
+        size, when the manifest gives it: a store sending more or fewer bytes is refused
+        before they are kept, an endless answer as soon as it exceeds the size)."""
         path = self.lookup(digest)
         if path is not None:
             return path
@@ -83,7 +86,7 @@ class ChunkCache:
             path = self.lookup(digest)
             if path is not None:
                 return path
-            return self._download(digest, fetch)
+            return self._download(digest, fetch, size)
 
     @contextmanager
     def verified(self, digest: str, size: int, fetch: Fetch) -> Iterator[tuple[int, bytes]]:
@@ -91,7 +94,7 @@ class ChunkCache:
         checked against ``digest``. A cached file of the wrong size or content is
         evicted, counted and fetched again; bytes failing twice raise ``DigestMismatch``."""
         for _ in range(VERIFY_TRIES):
-            fd = self._open_cached(digest, fetch)
+            fd = self._open_cached(digest, fetch, size)
             try:
                 data = read_checked(fd, digest, size)
                 if data is not None:
@@ -102,12 +105,12 @@ class ChunkCache:
             self._corrupt(digest, "cached chunk of the wrong size or content")
         raise DigestMismatch(f"chunk {digest} failed verification twice")
 
-    def _open_cached(self, digest: str, fetch: Fetch) -> int:
+    def _open_cached(self, digest: str, fetch: Fetch, size: int) -> int:
         """A read-only fd on the cached chunk, fetched first if it is missing or if another
         process evicts it between the fetch and the open."""
         while True:
             try:
-                return os.open(self.ensure(digest, fetch), os.O_RDONLY | os.O_CLOEXEC)
+                return os.open(self.ensure(digest, fetch, size), os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue  # evicted by a concurrent cleanup: fetch it again
 
@@ -187,9 +190,10 @@ class ChunkCache:
                     raise
                 log.warning("%s; fetching it again", exc)
 
-    def _download(self, digest: str, fetch: Fetch) -> Path:
+    def _download(self, digest: str, fetch: Fetch, size: int | None = None) -> Path:
         final = self.path(digest)
-        size = write_verified(self.tmp_dir / unique_name(digest), final, digest, fetch())
+        blocks = fetch() if size is None else _sized(digest, size, fetch())
+        size = write_verified(self.tmp_dir / unique_name(digest), final, digest, blocks)
         with self._mutex:
             self.fetched_chunks += 1
             self.fetched_bytes += size
@@ -255,3 +259,15 @@ class ChunkCache:
             removed += 1
             removed_bytes += size
         return removed, removed_bytes
+
+
+def _sized(digest: str, size: int, blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """The blocks of a chunk listed as ``size`` bytes; more or fewer is an error."""
+    seen = 0
+    for block in blocks:
+        seen += len(block)
+        if seen > size:
+            raise InvalidManifest(f"the store sent more than the {size} bytes of chunk {digest}")
+        yield block
+    if seen != size:
+        raise InvalidManifest(f"the store sent {seen} bytes of chunk {digest}, not {size}")

@@ -10,7 +10,7 @@ def connect(config: Config) -> Backend:
     if config.url:
         from .http import HttpBackend  # the server extra is optional for embedded users
 
-        return HttpBackend(config.url, config.api_key)
+        return HttpBackend(config.url, config.api_key, config.transfer)
     from .local import LocalBackend
 
     return LocalBackend.from_config(config)

@@ -67,7 +67,7 @@ class ChunkSource:
             raise ArtfsError(f"unknown link mode {link!r}: use one of {', '.join(LINK_MODES)}")
         self.backend = backend
         self.cache = cache
-        self.link = link
+        self.link_mode = link
         self.paths: dict[str, Path] = {}
         self.notes: set[str] = set()
         self._can_share = True
@@ -108,27 +108,31 @@ class ChunkSource:
                 parts.append(data)
         return b"".join(parts)
 
-    def write(self, entry: ManifestEntry, path: Path) -> None:
-        """Create ``path`` (a new name) holding the entry's bytes, each chunk verified."""
-        path.unlink(missing_ok=True)  # a name left by a crashed get
-        chunks = entry.chunks
-        if self.link == "hardlink" and len(chunks) == 1 and self._hard_link(chunks[0], path):
+    def link(self, entry: ManifestEntry, folder: int, name: str) -> bool:
+        """In ``hardlink`` mode, make ``name`` in directory ``folder`` a hard link to the
+        entry's one verified chunk file; False where the file is to be written instead."""
+        if self.link_mode != "hardlink":
+            return False
+        if len(entry.chunks) != 1:
+            if entry.chunks:
+                self._note("hard links are made only for files of one chunk: bigger files copied")
+            return False
+        return self._hard_link(entry.chunks[0], folder, name)
+
+    def write(self, entry: ManifestEntry, out: int) -> None:
+        """Write the entry's bytes into the new file ``out``, each chunk verified (big files'
+        chunks by several threads, each at its offset; clones in order)."""
+        places = list(zip(chunk_offsets(entry.chunks), entry.chunks))
+        if len(places) <= 1 or self.link_mode == "reflink":
+            for offset, chunk in places:
+                self._place(out, offset, chunk)
             return
-        if self.link == "hardlink" and len(chunks) > 1:
-            self._note("hard links are made only for files of one chunk: bigger files copied")
-        with open(path, "wb") as out:
-            fd = out.fileno()
-            places = list(zip(chunk_offsets(chunks), chunks))
-            if len(places) <= 1 or self.link == "reflink":  # (clones go in order)
-                for offset, chunk in places:
-                    self._place(fd, offset, chunk)
-                return
-            with ThreadPoolExecutor(max_workers=min(CHUNK_WORKERS, len(places))) as pool:
-                list(pool.map(lambda place: self._place(fd, *place), places))
+        with ThreadPoolExecutor(max_workers=min(CHUNK_WORKERS, len(places))) as pool:
+            list(pool.map(lambda place: self._place(out, *place), places))
 
     def _place(self, out: int, offset: int, chunk: ChunkRef) -> None:
         with self.verified(chunk) as (fd, data, _):
-            if self.link == "reflink" and self._clone(fd, out, offset, chunk.size):
+            if self.link_mode == "reflink" and self._clone(fd, out, offset, chunk.size):
                 return
             _write_all(out, data, offset)
 
@@ -145,12 +149,12 @@ class ChunkSource:
             return False
         return True
 
-    def _hard_link(self, chunk: ChunkRef, path: Path) -> bool:
+    def _hard_link(self, chunk: ChunkRef, folder: int, name: str) -> bool:
         if not self._can_share:
             return False
         with self.verified(chunk) as (_, _, source):
             try:
-                os.link(source, path)
+                os.link(source, name, dst_dir_fd=folder)
             except OSError as exc:
                 if exc.errno not in _CANNOT_SHARE:
                     raise
@@ -161,7 +165,7 @@ class ChunkSource:
                 )
                 return False
         with contextlib.suppress(PermissionError):  # (not ours: not writable by us either)
-            os.chmod(path, READ_ONLY)  # the stored copy's own mode: no edit in place
+            os.chmod(name, READ_ONLY, dir_fd=folder)  # the stored copy's own mode: no edit in place
         return True
 
     def _note(self, text: str) -> None:

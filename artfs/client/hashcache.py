@@ -91,7 +91,7 @@ class HashCache:
             conn = sqlite3.connect(
                 self.path, timeout=60, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.handle = handle = _Handle(conn)
             with self._lock:
@@ -189,3 +189,18 @@ def stat_and_hash(path: Path, chunk_size: int) -> tuple[os.stat_result, FileCont
         return os.fstat(fd), hash_fd(fd, chunk_size)
     finally:
         os.close(fd)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the cache in WAL mode once. Switching needs an exclusive lock, for which SQLite
+    does not wait when the connection already reads: processes opening a new cache together
+    see "database is locked", and the one that lost finds the mode set by the winner."""
+    for _ in range(50):
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            time.sleep(0.1)
+    raise sqlite3.OperationalError("cannot put the hash cache in WAL mode: database is locked")

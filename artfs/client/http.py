@@ -1,41 +1,33 @@
 """The HTTP backend: the Backend protocol over a team server's API (``artfs server``).
 
-A ``requests.Session`` carries the calls, so parallel transfers reuse a pool of connections.
-urllib3 retries, with exponential backoff, what is safe to send again: connection failures
-(the request never left) for every call, and 429/5xx answers and broken reads for the calls
-that mean the same the second time (reads, chunk uploads, edits, commits: a repeated commit
-of the same content finds the version the first one made). Calls that create something new
-each time (a run without an id, a sweep, a trial, a user, a key, finishing a distributed
-version) go through a second session that retries connection failures only. A chunk download
-cut off mid-body resumes with a ``Range`` request from the byte where it stopped. Errors
-come back as the ``ArtfsError`` class the store raised.
+One pooled session carries the calls, so parallel transfers reuse connections. Retries follow
+the one policy of ``retry``: a connection that could not be made is retried for every call;
+a 429/5xx answer or a connection broken after sending only for the calls that mean the same
+the second time (reads, chunk uploads, edits, commits: a repeated commit of the same content
+finds the version the first one made), not for those that create something new each time (a
+run without an id, a sweep, a trial, a user, a key, finishing a distributed version). Chunk
+bytes go straight to and from the bucket through presigned URLs when the server offers them
+(``direct``), unless ``transfer="stream"`` (``ARTFS_TRANSFER=stream``: networks that cannot
+reach the bucket); otherwise they stream through the server, a download cut off mid-body
+resuming with a ``Range`` request. Errors come back as the ``ArtfsError`` class the store
+raised.
 """
 
 from __future__ import annotations
 
 import functools
-import re
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
-from ..core.errors import (
-    ArtfsError,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-    Unavailable,
-    error_from_payload,
-)
+from ..core.errors import ArtfsError, NotFound, error_from_payload
 from ..core.manifest import Manifest
 from ..core.names import ArtifactPath
 from ..core.records import (
+    MAX_JSON_BODY,
     CollectionInfo,
     CommitResult,
     GcReport,
@@ -49,68 +41,21 @@ from ..core.records import (
     from_dict,
 )
 from ..store.blobs import Data
+from .direct import DirectTransfers, range_header
+from .transport import ERROR_BYTES, Concatenation, Peer, read_json, status_error
 
 API = "/api/v1"
-POOL_SIZE = 32  # at least the transfer workers plus the mount's readers
-TIMEOUT = (10, 600)  # connect, read (a commit of a huge manifest or gc may take a while)
-READ_BLOCK = 1 << 20
 UPLOAD_BATCH = 64  # chunks per POST /chunks (the server takes up to 256)
-RESUME_TRIES = 4
-RETRY = Retry(  # about 5 s of retrying: long enough to ride out a server restart
-    total=5,
-    read=3,
-    other=0,  # e.g. an untrusted certificate: retrying cannot help
-    backoff_factor=0.2,
-    backoff_max=2,
-    status_forcelist=(429, 500, 502, 503, 504),
-    allowed_methods=frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "OPTIONS"}),
-    raise_on_status=False,
-    respect_retry_after_header=True,
-)
-RETRY_UNSENT = Retry(total=3, connect=3, read=0, status=0, other=0, backoff_factor=0.2)
-_ERRNO_RE = re.compile(r"\[Errno -?\d+\] [^'\")]+")
-_BY_STATUS: dict[int, type[ArtfsError]] = {
-    401: Unauthenticated,
-    403: PermissionDenied,
-    404: NotFound,
-}
+TRANSFERS = ("auto", "stream")  # ARTFS_TRANSFER: presigned URLs when offered, or never
 
 
-def _reason(exc: requests.RequestException) -> str:
-    """One line out of the nested connection errors requests raises."""
-    found = _ERRNO_RE.search(str(exc))
-    if found:
-        return found.group(0).strip()
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS handshake failed (is the certificate trusted? see REQUESTS_CA_BUNDLE)"
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    return type(exc).__name__
-
-
-class _Concatenation:
-    """Buffers sent back to back as one body of known length, without joining them: requests
-    takes the length from ``__len__`` and urllib3 sends each buffer as it is."""
-
-    def __init__(self, views: list[memoryview]):
-        self.views = views
-
-    def __len__(self) -> int:
-        return sum(view.nbytes for view in self.views)
-
-    def __iter__(self) -> Iterator[memoryview]:
-        return iter(self.views)
-
-
-def _session(api_key: str | None, retry: Retry, pool: int) -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = "artfs-client"
-    if api_key:
-        session.headers["Authorization"] = f"Bearer {api_key}"
-    return session
+def server_error(response: requests.Response, peer: str) -> ArtfsError:
+    """The error an answer of the server describes, as the class the store raised."""
+    try:
+        error = error_from_payload(read_json(response, ERROR_BYTES, peer))
+    except ArtfsError:
+        error = None
+    return error if error is not None else status_error(response, peer)
 
 
 def _q(*parts: str) -> str:
@@ -140,41 +85,27 @@ def _commit_result(answer: dict[str, Any]) -> CommitResult:
 
 
 class HttpBackend:
-    def __init__(self, url: str, api_key: str | None = None):
+    def __init__(self, url: str, api_key: str | None = None, transfer: str = "auto"):
+        if transfer not in TRANSFERS:
+            raise ArtfsError(f"ARTFS_TRANSFER={transfer}: one of {', '.join(TRANSFERS)}")
         self.url = url.rstrip("/")
-        self.session = _session(api_key, RETRY, POOL_SIZE)
-        self._once = _session(api_key, RETRY_UNSENT, 2)  # calls not to be repeated
+        auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.server = Peer(f"the artfs server at {self.url}", server_error, auth)
+        self.direct = (
+            None
+            if transfer == "stream"
+            else DirectTransfers(lambda path, body: self._json("POST", API + path, json=body))
+        )
 
     # -- the wire ---------------------------------------------------------------------------
 
     def _send(self, method: str, path: str, once: bool = False, **kwargs: Any) -> requests.Response:
         """One call; ``once`` for calls that must not be repeated after they reached the server."""
-        session = self._once if once else self.session
-        try:
-            response = session.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
-        except requests.RequestException as exc:
-            raise Unavailable(
-                f"cannot reach the artfs server at {self.url}: {_reason(exc)}"
-            ) from None
-        if response.status_code >= 400:
-            raise self._error(response)
-        return response
-
-    def _error(self, response: requests.Response) -> ArtfsError:
-        try:
-            error = error_from_payload(response.json())
-        except ValueError:
-            error = None
-        finally:
-            response.close()
-        if error is not None:
-            return error
-        status = response.status_code
-        text = f"the artfs server at {self.url} answered {status} {response.reason}"
-        return Unavailable(text) if status >= 500 else _BY_STATUS.get(status, ArtfsError)(text)
+        return self.server.send(method, self.url + path, repeat=not once, **kwargs)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._send(method, path, **kwargs).json()
+        response = self._send(method, path, stream=True, **kwargs)
+        return read_json(response, MAX_JSON_BODY, self.server.name)
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -194,64 +125,52 @@ class HttpBackend:
 
     def put_chunks(self, entity: str, project: str, items: Sequence[tuple[str, Data]]) -> list[int]:
         """Send chunks for a version of ``entity/project``, in one request per
-        ``UPLOAD_BATCH``, their bytes back to back (a buffer such as an mmap window goes to
-        the socket uncopied)."""
+        ``UPLOAD_BATCH``: to the bucket when the server offers it, else to the server, their
+        bytes back to back (a buffer such as an mmap window goes to the socket uncopied)."""
         url = f"{API}/projects/{_q(entity, project)}/chunks"
         stored: list[int] = []
         for start in range(0, len(items), UPLOAD_BATCH):
             group = [(d, memoryview(data)) for d, data in items[start : start + UPLOAD_BATCH]]  # type: ignore[arg-type]
+            direct = self.direct.upload(url.removeprefix(API), group) if self.direct else None
+            if direct is not None:
+                stored += direct
+                continue
             headers = {
                 "Content-Type": "application/octet-stream",
                 "Artfs-Chunks": ",".join(f"{d}:{view.nbytes}" for d, view in group),
             }
-            body = _Concatenation([view for _, view in group])
+            body = Concatenation([view for _, view in group])
             stored += self._json("POST", url, data=body, headers=headers)["stored"]
         return stored
+
+    def expect_reads(self, digests: Sequence[str]) -> None:
+        if self.direct is not None:
+            self.direct.expect(digests)
 
     def read_chunk(
         self, digest: str, offset: int = 0, length: int | None = None
     ) -> Iterator[bytes]:
         if length == 0:
             return iter(())
-        response = self._get_range(digest, offset, length)
-        return self._stream(response, digest, offset, length)
+        direct = self.direct.read(digest, offset, length) if self.direct else None
+        if direct is not None:
+            return direct
 
-    def _get_range(self, digest: str, offset: int, length: int | None) -> requests.Response:
-        headers = {}
-        if offset or length is not None:
-            last = "" if length is None else str(offset + length - 1)
-            headers["Range"] = f"bytes={offset}-{last}"
-        return self._send("GET", f"{API}/chunks/{_q(digest)}", headers=headers, stream=True)
+        def open_at(received: int) -> requests.Response:
+            rest = None if length is None else length - received
+            headers = range_header(offset + received, rest)
+            return self.server.send_once(
+                "GET", f"{self.url}{API}/chunks/{_q(digest)}", headers=headers, stream=True
+            )
 
-    def _stream(
-        self, response: requests.Response, digest: str, offset: int, length: int | None
-    ) -> Iterator[bytes]:
-        """The body's blocks; if the connection breaks, the rest is asked for again."""
-        expected = int(response.headers.get("Content-Length", -1))
-        received = 0
-        for attempt in range(RESUME_TRIES + 1):
-            try:
-                with response:
-                    for block in response.iter_content(READ_BLOCK):
-                        received += len(block)
-                        yield block
-                if expected < 0 or received >= expected:
-                    return
-                problem = "the answer was cut short"
-            except requests.RequestException as exc:
-                problem = _reason(exc)
-            if attempt == RESUME_TRIES:
-                break
-            time.sleep(0.2 * 2**attempt)
-            remaining = None if length is None else length - received
-            response = self._get_range(digest, offset + received, remaining)
-        raise Unavailable(f"download of chunk {digest} from {self.url} failed: {problem}")
+        return self.server.download(open_at, f"chunk {digest}")
 
     def chunk_paths(self, digests: Sequence[str]) -> dict[str, Path]:
         return {}  # the server's files are not on this machine
 
     def read_chunks(self, digests: Sequence[str]) -> Iterator[tuple[str, bytes]]:
-        """One after the other for now; the batched data path serves this in one round trip."""
+        """One after the other, their presigned URLs asked for in one round trip."""
+        self.expect_reads(digests)
         for digest in digests:
             try:
                 data = b"".join(self.read_chunk(digest))
@@ -406,5 +325,6 @@ class HttpBackend:
         return from_dict(ProjectInfo, self._json("PATCH", url, json={"visibility": visibility}))
 
     def close(self) -> None:
-        self.session.close()
-        self._once.close()
+        self.server.close()
+        if self.direct is not None:
+            self.direct.close()

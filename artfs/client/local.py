@@ -28,6 +28,7 @@ from ..store.blobs import Data
 from ..store.gc import DEFAULT_GRACE_S
 from ..store.service import Store
 from ..store.settings import StoreSettings
+from .retry import TRANSIENT
 
 
 class LocalBackend:
@@ -62,7 +63,11 @@ class LocalBackend:
         return self.store.chunks.missing_chunks(self.caller, digests)
 
     def put_chunks(self, entity: str, project: str, items: Sequence[tuple[str, Data]]) -> list[int]:
-        return self.store.chunks.put_chunks(self.caller, entity, project, items)
+        """Retried under the one policy while the store answers "busy with these chunks"
+        (another process's gc); the items are buffers, read again each time."""
+        return TRANSIENT.call(
+            lambda: self.store.chunks.put_chunks(self.caller, entity, project, items)
+        )
 
     def read_chunk(
         self, digest: str, offset: int = 0, length: int | None = None
@@ -74,6 +79,9 @@ class LocalBackend:
 
     def read_chunks(self, digests: Sequence[str]) -> Iterator[tuple[str, bytes]]:
         return self.store.chunks.read_chunks(self.caller, digests)
+
+    def expect_reads(self, digests: Sequence[str]) -> None:
+        """Nothing to prepare: the store is read in-process."""
 
     def commit(
         self, path: ArtifactPath, type: str, manifest: Manifest, **options: Any

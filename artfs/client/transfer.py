@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
-import threading
+import stat
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from ..core.chunking import FileContent, chunk_offsets, mapped
-from ..core.errors import ArtfsError, DigestMismatch, Unavailable
-from ..core.manifest import ManifestEntry, file_mode
+from ..core.errors import ArtfsError, DigestMismatch
+from ..core.manifest import DIR, EXEC_MODE, FILE, LINK, ManifestEntry, file_mode
 from ..core.names import ArtifactPath
 from ..core.paths import local_target
 from .backend import Backend
@@ -25,6 +26,8 @@ from .cache import ChunkCache
 from .filebytes import ChunkSource
 from .hashcache import HashCache, stat_and_hash
 from .references import ReferenceReader, is_checked
+from .retry import REFETCH
+from .rootdir import RealParents, RootDir
 
 if TYPE_CHECKING:  # tqdm loads when a transfer starts
     from tqdm import tqdm
@@ -34,7 +37,6 @@ _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
 MISSING_BATCH = 5000
 BATCH_CHUNKS = 32
 BATCH_BYTES = 16 << 20
-RETRIES = 4
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -49,6 +51,7 @@ class TransferStats:
     bytes_sent: int = 0
     chunks_fetched: int = 0
     bytes_fetched: int = 0
+    chunks_corrupt: int = 0  # cached chunks that failed verification (fetched again)
     files_written: int = 0
     files_unchanged: int = 0
     unchecked: list[str] = field(default_factory=list)  # references whose bytes no one checked
@@ -80,18 +83,6 @@ def run_parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKER
         return list(pool.map(fn, items))
     finally:  # after an error, items not started yet are dropped, not run in vain
         pool.shutdown(cancel_futures=True)
-
-
-def with_retries(fn: Callable[[], R]) -> R:
-    """Retry calls the store answers with ``Unavailable`` (busy, or gc in progress)."""
-    for attempt in range(RETRIES):
-        try:
-            return fn()
-        except Unavailable:
-            if attempt == RETRIES - 1:
-                raise
-            time.sleep(0.2 * 2**attempt)
-    raise AssertionError("unreachable")
 
 
 def hash_sources(
@@ -148,7 +139,7 @@ def send_missing(
     only: Sequence[str] | None = None,
 ) -> None:
     """Upload the chunks of ``entries`` the store lacks (or just ``only``), from local files,
-    for a version of ``target``'s project."""
+    for a version of ``target``'s project (the backend retries what may be retried)."""
     where: dict[str, tuple[Path, int, int]] = {}
     for entry in entries:
         if entry.path not in sources:
@@ -173,7 +164,7 @@ def send_missing(
                 stack.callback(os.close, fd)
                 items.append((digest, stack.enter_context(mapped(fd, offset, size))))
             try:
-                with_retries(lambda: backend.put_chunks(target.entity, target.project, items))
+                backend.put_chunks(target.entity, target.project, items)
             except DigestMismatch:
                 names = ", ".join(sorted({str(where[d][0]) for d in batch}))
                 raise ArtfsError(f"{names} changed while being put; run the put again") from None
@@ -208,28 +199,50 @@ def fetch_chunks(
     progress: bool | None = None,
 ) -> None:
     """Make sure every chunk is in the cache; a chunk that fails verification is fetched
-    once more before the error is raised."""
+    once more (``REFETCH``) before the error is raised."""
     bar = progress_bar(sum(chunks.values()), "downloading", progress)
-    before = (cache.fetched_chunks, cache.fetched_bytes)
+    backend.expect_reads([d for d in sorted(chunks) if not cache.path(d).exists()])
 
     def fetch(digest: str) -> None:
-        try:
-            cache.ensure(digest, lambda: backend.read_chunk(digest))
-        except DigestMismatch:
-            cache.ensure(digest, lambda: backend.read_chunk(digest))
+        read = functools.partial(backend.read_chunk, digest)
+        REFETCH.call(lambda: cache.ensure(digest, read, chunks[digest]))
         bar.update(chunks[digest])
 
-    with bar:
+    with bar, counted(cache, stats):
         run_parallel(fetch, sorted(chunks))
-    stats.chunks_fetched += cache.fetched_chunks - before[0]
-    stats.bytes_fetched += cache.fetched_bytes - before[1]
 
 
-def unchanged_at(dest: Path, entry: ManifestEntry, hash_cache: HashCache, chunk_size: int) -> bool:
-    """Whether ``dest`` already holds the entry's bytes (hashing it only if the cache can't
-    say), chunked as the entry is so that the digests compare."""
+@contextlib.contextmanager
+def counted(cache: ChunkCache, stats: TransferStats) -> Iterator[None]:
+    """Add to ``stats`` what the cache fetched, and the cached chunks it found corrupt
+    (and fetched again), while the block ran."""
+    before = (cache.fetched_chunks, cache.fetched_bytes, cache.corrupt_chunks)
     try:
-        if not dest.is_file():
+        yield
+    finally:
+        stats.chunks_fetched += cache.fetched_chunks - before[0]
+        stats.bytes_fetched += cache.fetched_bytes - before[1]
+        stats.chunks_corrupt += cache.corrupt_chunks - before[2]
+
+
+def unchanged_at(
+    dest: Path,
+    entry: ManifestEntry,
+    hash_cache: HashCache,
+    chunk_size: int,
+    st: os.stat_result | None = None,
+) -> bool:
+    """Whether ``dest`` (whose ``lstat`` is ``st``, if the caller has it) already is the
+    entry, never following a link there: a directory; a link to the same target; a regular
+    file with the same executable bit and bytes (hashed only if the cache can't say, chunked
+    as the entry is so that the digests compare)."""
+    try:
+        st = os.lstat(dest) if st is None else st
+        if entry.kind != FILE:
+            if entry.kind == DIR:
+                return stat.S_ISDIR(st.st_mode)
+            return stat.S_ISLNK(st.st_mode) and os.readlink(dest) == entry.link
+        if not stat.S_ISREG(st.st_mode) or file_mode(st.st_mode) != entry.mode:
             return False
         if len(entry.chunks) > 1:
             chunk_size = entry.chunks[0].size
@@ -243,25 +256,35 @@ def write_file(
     source: ChunkSource,
     references: ReferenceReader,
     entry: ManifestEntry,
-    dest: Path,
+    root: RootDir,
 ) -> os.stat_result:
-    """Assemble a file next to ``dest``, then rename it into place: from its chunks, each
-    checked against its digest as it is copied (``ChunkSource.write``), or through its
-    reference (checked against what was logged)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(
-        f".artfs-{os.getpid()}-{threading.get_ident()}.tmp"
-    )  # short: any name fits
-    try:
-        if entry.ref is not None:
-            with open(tmp, "wb") as out:
+    """Assemble a file beside its place under ``root``, then rename it into place: from
+    verified chunks (``ChunkSource``: copied, cloned or hard-linked) or through its reference
+    (checked against what was logged). A copy's mode is 0666 or 0777 less the umask, as git
+    does, and its mtime the entry's; a hard link keeps the stored copy's (``filebytes``)."""
+    with root.replacing(entry.path) as (folder, tmp):
+        if entry.ref is None and source.link(entry, folder, tmp):
+            return os.stat(tmp, dir_fd=folder, follow_symlinks=False)
+        mode = 0o777 if entry.mode == EXEC_MODE else 0o666
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with open(os.open(tmp, flags, mode, dir_fd=folder), "wb") as out:
+            if entry.ref is not None:
                 references.fetch(entry, out)
-        else:
-            source.write(entry, tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return os.stat(dest)
+            else:
+                source.write(entry, out.fileno())
+            out.flush()
+            if entry.mtime_ns is not None:
+                os.utime(out.fileno(), ns=(time.time_ns(), entry.mtime_ns))
+            return os.fstat(out.fileno())
+
+
+def write_link(entry: ManifestEntry, root: RootDir) -> None:
+    """Make the link under ``root`` (replacing what has its name), with its mtime."""
+    assert entry.link is not None
+    with root.replacing(entry.path) as (folder, tmp):
+        os.symlink(entry.link, tmp, dir_fd=folder)
+        if entry.mtime_ns is not None:
+            os.utime(tmp, ns=(time.time_ns(), entry.mtime_ns), dir_fd=folder, follow_symlinks=False)
 
 
 def copy_fd(src: int, dst: int, size: int) -> None:
@@ -299,25 +322,55 @@ def materialize(
     progress: bool | None = None,
     link: str = "copy",
 ) -> None:
-    """Write ``entries`` under ``root``: files already right are left alone, the rest come
-    from the store's own files (embedded) or the cache (fetched first where missing), as
-    copies or links (``link``: ``filebytes``)."""
-    targets = {e.path: local_target(root, e.path) for e in entries}
-    stale = [e for e in entries if not unchanged_at(targets[e.path], e, hash_cache, chunk_size)]
+    """Write ``entries`` under ``root`` (never through a symlink: ``rootdir``): entries
+    already right are left alone, files come from the store's own files (embedded) or the
+    cache (fetched first where missing), as copies or links (``link``: ``filebytes``), then
+    every mtime the manifest records is set, directories' last."""
+    real_parents = RealParents(root)
+    untimed: list[ManifestEntry] = []  # right, but for their mtime
+
+    def right(entry: ManifestEntry) -> bool:
+        dest = local_target(root, entry.path)
+        try:
+            st = os.lstat(dest)
+        except OSError:
+            return False
+        if not real_parents(entry.path) or not unchanged_at(
+            dest, entry, hash_cache, chunk_size, st
+        ):
+            return False
+        if entry.mtime_ns is not None and entry.mtime_ns != st.st_mtime_ns:
+            untimed.append(entry)
+        return True
+
+    stale = [e for e in entries if not right(e)]
+    files = [e for e in stale if e.kind == FILE]
     source = ChunkSource(backend, cache, link)
-    remote = set(source.locate(c.digest for e in stale for c in e.chunks))
-    chunks = {c.digest: c.size for e in stale for c in e.chunks if c.digest in remote}
+    remote = set(source.locate(c.digest for e in files for c in e.chunks))
+    chunks = {c.digest: c.size for e in files for c in e.chunks if c.digest in remote}
     fetch_chunks(backend, cache, chunks, stats, progress)
     started = time.time_ns()
-    written = run_parallel(lambda e: (write_file(source, references, e, targets[e.path]), e), stale)
+    with RootDir(root) as target, counted(cache, stats):
+        for entry in stale:
+            if entry.kind == DIR:
+                os.close(target.open_dir(entry.path))
+        written = run_parallel(lambda e: (write_file(source, references, e, target), e), files)
+        run_parallel(lambda e: write_link(e, target), [e for e in stale if e.kind == LINK])
+        # directories last, deepest first: writing inside one changes its mtime
+        late = {e.path for e in untimed} if not stale else {e.path for e in entries}
+        dirs = sorted((e for e in entries if e.kind == DIR), key=lambda e: -e.path.count("/"))
+        for entry in [*(e for e in untimed if e.kind != DIR), *dirs]:
+            if entry.mtime_ns is not None and entry.path in late:
+                target.set_mtime(entry.path, entry.mtime_ns)
     hash_cache.store_many(
         [(st, e.content) for st, e in written if e.ref is None],
         chunk_size,
         started,
     )
-    stats.files += len(entries)
-    stats.bytes += sum(e.size for e in entries)
-    stats.files_written += len(stale)
-    stats.unchecked += [e.path for e in entries if not is_checked(e)]
-    stats.files_unchanged += len(entries) - len(stale)
+    regular = [e for e in entries if e.kind == FILE]
+    stats.files += len(regular)
+    stats.bytes += sum(e.size for e in regular)
+    stats.files_written += len(files)
+    stats.unchecked += [e.path for e in regular if not is_checked(e)]
+    stats.files_unchanged += len(regular) - len(files)
     stats.notes += sorted(source.notes)

@@ -1,4 +1,5 @@
-"""Client configuration: flag, then environment, then the login file, then defaults (DESIGN §5)."""
+"""Client configuration: flag, then environment, then the login file, then defaults
+(README, "Configuration")."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class Config:
     encryption_key_file: Path | None = None  # the embedded store seals its chunk files
     chunk_size: int = DEFAULT_CHUNK_SIZE
     file_reference_roots: tuple[str, ...] = ()  # where file:// references may be read
+    transfer: str = "auto"  # chunk bytes via presigned URLs when offered, or "stream"
 
     def with_overrides(self, **values: Any) -> Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
@@ -125,6 +127,7 @@ def load_config(**overrides: object) -> Config:
         ),
         config_file=path,
         chunk_size=_chunk_size(env.get("ARTFS_CHUNK_SIZE")),
+        transfer=env.get("ARTFS_TRANSFER") or "auto",
         file_reference_roots=tuple(
             r
             for r in (

@@ -16,6 +16,11 @@ class ArtfsError(Exception):
     http_status = 400
 
 
+class ArtfsWarning(UserWarning):
+    """Something done as asked, but not quite as the user may think (one line; the CLI
+    prints it as ``warning: ...``)."""
+
+
 class InvalidArgument(ArtfsError):
     """A request the store refuses as malformed (400): the base of the ``Invalid*`` family."""
 
@@ -101,11 +106,17 @@ def error_payload(exc: ArtfsError) -> dict[str, Any]:
     return {"error": body}
 
 
+MAX_MESSAGE = 1000  # characters of a message from a server
+
+
 def error_from_payload(payload: Any) -> ArtfsError | None:
-    """The error a JSON body describes, as the class the server raised; None if it is none."""
+    """The error a JSON body describes, as the class the server raised; None if it is none.
+    Its message is made one line of printable text (a server is not trusted either)."""
     body = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(body, dict) or not isinstance(body.get("message"), str):
         return None
-    if body.get("code") == MissingChunks.code and isinstance(body.get("digests"), list):
-        return MissingChunks(body["digests"])
-    return ERRORS_BY_CODE.get(body.get("code"), ArtfsError)(body["message"])  # type: ignore[arg-type]
+    digests = body.get("digests")
+    if body.get("code") == MissingChunks.code and isinstance(digests, list):
+        return MissingChunks([d for d in digests if isinstance(d, str)])
+    message = "".join(c if c.isprintable() else " " for c in body["message"][:MAX_MESSAGE])
+    return ERRORS_BY_CODE.get(body.get("code"), ArtfsError)(message)  # type: ignore[arg-type]

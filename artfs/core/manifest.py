@@ -37,6 +37,7 @@ FILE_MODE, EXEC_MODE = 0o644, 0o755  # a version keeps the executable bit, as gi
 MAX_FILE_BYTES = 1 << 60
 MAX_EXTRA_KEYS = 16
 MAX_EXTRA_TEXT = 1024
+_V1_FIELDS = {"size", "digest", "chunks", "ref", "extra"}  # all an entry of format 1 had
 CHECKSUMS = ("content", "etag", "none")  # what a reference's bytes are checked against
 _FIELDS = {
     FILE: {"size", "digest", "chunks", "mode", "mtime", "ref", "extra"},
@@ -240,6 +241,9 @@ def _from_v1(path: str, obj: dict[str, Any]) -> ManifestEntry:
     """A format 1 entry in format 2: a file of several chunks gets the digest its chunk list
     gives (format 1 recorded the whole file's BLAKE3, which no store could check), and a
     reference keeps what it was checked against, under its own identity."""
+    unknown = set(obj) - _V1_FIELDS
+    if unknown:
+        raise InvalidManifest(f"{path!r}: unknown field {min(unknown)!r}")
     try:
         size, digest, ref = obj["size"], obj["digest"], obj.get("ref")
         chunks = _chunk_list(obj, size, digest)

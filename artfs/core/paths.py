@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _SEGMENT = r"[^/\x00-\x1f\x7f]{1,255}"
 _PLAIN = re.compile(rf"(?:(?!\.\.?/){_SEGMENT}/)*(?!\.\.?\Z){_SEGMENT}\Z")
 MAX_SEGMENT_BYTES = 255
+_DIRECTORY_BELOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def check_path(path: object) -> str:
@@ -59,8 +61,14 @@ def is_under(path: str, prefix: str | None) -> bool:
 
 def check_link(path: str, target: object) -> str:
     """Return ``target`` if a symlink at manifest ``path`` pointing to it stays inside the
-    version: a relative target, no control characters, that never climbs above the root
-    (``a/b -> ../c`` is fine, ``a -> ../x`` and ``a -> /etc`` are not). Else ``InvalidPath``."""
+    version, else raise ``InvalidPath``: a relative target without control characters whose
+    ``..`` segments all come first and climb no higher than the root (``a/b/l -> ../c`` is
+    fine; ``a -> ../x``, ``a -> /etc`` and ``a -> x/../y`` are not).
+
+    A ``..`` after a name is refused because that name may itself be a link: with ``y -> .``,
+    ``x -> y/..`` would climb above the root although it looks as if it stays. With the
+    climbing first, a target climbs only through real directories (the link's parents) and
+    then descends, so every link, followed through any other links, stays inside."""
     if (
         not isinstance(target, str)
         or not target
@@ -72,11 +80,12 @@ def check_link(path: str, target: object) -> str:
     if target.startswith("/") or _CONTROL.search(target):
         raise InvalidPath(f"{path}: link target {target!r} is absolute or has control characters")
     depth = path.count("/")
+    descended = False
     for segment in target.split("/"):
         if segment == "..":
             depth -= 1
-            if depth < 0:
+            if depth < 0 or descended:
                 raise InvalidPath(f"{path}: link target {target!r} leaves the version")
         elif segment not in ("", "."):
-            depth += 1
+            descended = True
     return target

@@ -18,7 +18,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import InvalidName
+from .errors import InvalidArgument
 from .records import RunInfo
 
 METHODS = ("grid", "random")
@@ -27,29 +27,31 @@ GOALS = ("maximize", "minimize")
 
 def check_sweep_config(config: object) -> dict[str, Any]:
     if not isinstance(config, dict):
-        raise InvalidName("a sweep config must be a dict")
+        raise InvalidArgument("a sweep config must be a dict")
     method = config.get("method", "grid")
     if method not in METHODS:
-        raise InvalidName(f"sweep method must be one of {', '.join(METHODS)}, not {method!r}")
+        raise InvalidArgument(f"sweep method must be one of {', '.join(METHODS)}, not {method!r}")
     params = config.get("parameters")
     if not isinstance(params, dict) or not params:
-        raise InvalidName("a sweep config needs 'parameters': {name: {values|value|min,max}}")
+        raise InvalidArgument("a sweep config needs 'parameters': {name: {values|value|min,max}}")
     for name, spec in params.items():
         if not isinstance(spec, dict) or not (
             {"values", "value"} & spec.keys() or {"min", "max"} <= spec.keys()
         ):
-            raise InvalidName(f"sweep parameter {name!r} needs 'values', 'value' or 'min'/'max'")
+            raise InvalidArgument(
+                f"sweep parameter {name!r} needs 'values', 'value' or 'min'/'max'"
+            )
         if "values" in spec and (not isinstance(spec["values"], list) or not spec["values"]):
-            raise InvalidName(f"sweep parameter {name!r}: 'values' must be a non-empty list")
+            raise InvalidArgument(f"sweep parameter {name!r}: 'values' must be a non-empty list")
         if method == "grid" and "values" not in spec and "value" not in spec:
-            raise InvalidName(f"grid sweep parameter {name!r} needs 'values' or 'value'")
+            raise InvalidArgument(f"grid sweep parameter {name!r} needs 'values' or 'value'")
     metric = config.get("metric")
     if metric is not None and (
         not isinstance(metric, dict)
         or "name" not in metric
         or metric.get("goal", "maximize") not in GOALS
     ):
-        raise InvalidName("sweep 'metric' must be {'name': ..., 'goal': 'maximize'|'minimize'}")
+        raise InvalidArgument("sweep 'metric' must be {'name': ..., 'goal': 'maximize'|'minimize'}")
     return {**config, "method": method}
 
 

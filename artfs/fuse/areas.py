@@ -24,12 +24,14 @@ from ..client.backend import Backend
 from ..core.config import Config
 from ..core.digest import digest_bytes, hex_of
 from ..core.records import CollectionInfo
+from .errnos import fuse_error
 from .flight import SingleFlight
 from .inodes import InodeTable
+from .journal import DB_NAME, ROOT_ID, AreaKey, read_meta
 from .namespace import Namespace
 from .nodes import AliasNode, ArtifactNode, Node, ProjectNode, VersionNode, negative
-from .staged import ROOT_ID, STAGED_TIMEOUT, StagedDir, StagedNode
-from .staging import DB_NAME, AreaKey, StagingArea, read_meta
+from .staged import STAGED_TIMEOUT, StagedDir, StagedNode
+from .staging import StagingArea
 
 log = logging.getLogger(__name__)
 DEFAULT_TYPE = "dataset"
@@ -193,8 +195,7 @@ class StagingNamespace(Namespace):
             try:
                 area.load()
             except (OSError, sqlite3.Error) as exc:
-                log.error("cannot open the staging area of %s: %s", area.key.short, exc)
-                raise pyfuse3.FUSEError(getattr(exc, "errno", None) or errno.EIO) from None
+                raise fuse_error(exc, f"opening the staging area of {area.key.short}") from None
             return
         artifact = self._owners.get(area.key)
         version = await self._latest(artifact) if artifact is not None else None

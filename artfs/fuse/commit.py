@@ -17,6 +17,7 @@ from ..client.client import Client
 from ..core.manifest import Manifest
 from ..core.names import ArtifactPath
 from ..core.sizes import format_size
+from . import snapshots
 from .changes import Snapshot
 from .staging import StagingArea
 
@@ -147,9 +148,9 @@ def finish(
     """Settle the area after a commit of ``snapshot``: the version is its new base, or (the
     commit failed) nothing changes."""
     if manifest is not None and report.version is not None:
-        area.committed(snapshot, manifest, report.version)
+        snapshots.committed(area, snapshot, manifest, report.version)
     else:
-        area.released(snapshot)
+        snapshots.released(area, snapshot)
 
 
 def unchanged(area: StagingArea) -> CommitReport:
@@ -181,9 +182,9 @@ def commit_all(committer: Committer, areas: StagingAreas) -> list[CommitReport]:
 
 def _commit_at_exit(committer: Committer, area: StagingArea) -> CommitReport | None:
     options = CommitOptions.from_json(area.pending or {})
-    snapshot = area.snapshot()
+    snapshot = snapshots.take(area)
     if not snapshot.changes:
-        area.released(snapshot)
+        snapshots.released(area, snapshot)
         area.clear()
         return None
     report, manifest = committer.send(area, snapshot, options)

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..core.config import Config
 from ..core.errors import ArtfsError
-from .staging import DB_NAME, AreaKey, StagingArea
+from .journal import DB_NAME, AreaKey, stored_changes
 
 COMMIT_XATTR = "user.artfs.commit"
 RESULT_PREFIX = COMMIT_XATTR + "."
@@ -90,23 +90,20 @@ def staging_status(staging_root: Path) -> list[dict[str, Any]]:
     for db in sorted(staging_root.glob(f"*/*/{DB_NAME}")):
         directory = db.parent
         key = AreaKey(staging_root.name, directory.parent.name, directory.name)
-        area = StagingArea(directory, key, "")
         try:
-            area.load(readonly=True)
-            changes = area.changes()
-        except (OSError, sqlite3.Error, ValueError) as exc:
+            meta, changes = stored_changes(directory)
+            base, pending = meta["base"], meta["pending"]
+            settings = {"type": meta["type"], "base": int(base) if base else None}
+        except (OSError, sqlite3.Error, ValueError, KeyError) as exc:
             out.append({"staging": key.short, "error": str(exc)})
             continue
-        finally:
-            area.close()
-        if changes or area.pending is not None:
+        if changes or pending:
             out.append(
                 {
                     "staging": key.short,
                     "artifact": key.collection,
-                    "type": area.type,
-                    "base": area.base,
-                    "pending": area.pending is not None,
+                    **settings,
+                    "pending": bool(pending),
                     "counts": changes.counts(),
                     "added": changes.added,
                     "modified": changes.modified,

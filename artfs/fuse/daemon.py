@@ -280,7 +280,7 @@ def _commit_on_unmount(ops: WritableOperations, record: Path, about: dict[str, o
     """Commit every staging area with changes; the reports go to the log and the record."""
     write_record(record, {**about, "state": "committing"})
     try:
-        reports = [r.to_json() for r in commit_all(ops.committer, ops.areas)]
+        reports = [r.to_json() for r in commit_all(ops.commits.committer, ops.areas)]
     except Exception as exc:  # a bug: the staged data stays on disk for the next mount
         log.exception("committing the staging areas failed")
         reports = [{"ok": False, "text": f"committing the staging areas failed: {exc}"}]
@@ -340,7 +340,7 @@ async def _raise_readahead(initialized: trio.Event, mnt: str) -> None:
 
 async def _commit_pending(ops: WritableOperations) -> None:
     try:
-        await ops.commit_pending()
+        await ops.commits.pending()
     except Exception as exc:  # logged; the areas stay pending for the unmount to commit
         log.error("committing pending staging areas: %s", exc)
 

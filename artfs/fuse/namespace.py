@@ -26,8 +26,8 @@ import trio
 from cachetools import TTLCache
 
 from ..client.backend import Backend
-from ..core.errors import NotFound, PermissionDenied, Unauthenticated
 from ..core.records import CollectionInfo, ProjectInfo, VersionInfo
+from .errnos import fuse_error
 from .flight import SingleFlight
 from .inodes import InodeTable
 from .nodes import (
@@ -53,20 +53,6 @@ LISTINGS_KEPT = 100_000
 class Listing:
     children: list[Node]
     index: dict[bytes, Node]
-
-
-def fuse_error(exc: BaseException, what: str) -> pyfuse3.FUSEError:
-    """The errno a failed store call becomes (logged unless it is a plain "not found")."""
-    if isinstance(exc, pyfuse3.FUSEError):
-        return exc
-    if isinstance(exc, NotFound):
-        return pyfuse3.FUSEError(errno.ENOENT)
-    if isinstance(exc, (PermissionDenied, Unauthenticated)):
-        log.warning("%s: %s", what, exc)
-        return pyfuse3.FUSEError(errno.EACCES)
-    log.error("%s failed: %s", what, exc)
-    log.debug("traceback", exc_info=exc)
-    return pyfuse3.FUSEError(errno.EIO)
 
 
 class Namespace:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pyfuse3
 
-from ..core.manifest import ManifestEntry
+from ..core.manifest import EXEC_MODE, ManifestEntry
 from ..core.names import ArtifactPath
 from ..core.records import CollectionInfo, ProjectInfo, VersionInfo
 
@@ -65,10 +65,17 @@ def attributes(
 
 
 def dir_attr(
-    inode: int, mtime_ns: int, timeout: float, attr_timeout: float | None = None, nlink: int = 2
+    inode: int,
+    mtime_ns: int,
+    timeout: float,
+    attr_timeout: float | None = None,
+    nlink: int = 2,
+    mode: int = 0o555,
 ) -> pyfuse3.EntryAttributes:
+    """A directory's attributes: 0555 above the versions, 0755 (``EXEC_MODE``, what a
+    version's directories come back as from ``get``) in and at the top of a version."""
     attr_timeout = timeout if attr_timeout is None else attr_timeout
-    return attributes(inode, stat.S_IFDIR | 0o555, 0, mtime_ns, nlink, timeout, attr_timeout)
+    return attributes(inode, stat.S_IFDIR | mode, 0, mtime_ns, nlink, timeout, attr_timeout)
 
 
 def negative(timeout: float) -> pyfuse3.EntryAttributes:
@@ -174,7 +181,8 @@ class VersionNode(MetaNode):
 
     def update(self, info: VersionInfo, ttl: float) -> None:
         self.info = info
-        self._attr = dir_attr(self.inode, ns(info.created_at), ttl, IMMUTABLE_TIMEOUT)
+        created = ns(info.created_at)
+        self._attr = dir_attr(self.inode, created, ttl, IMMUTABLE_TIMEOUT, mode=EXEC_MODE)
 
     def xattrs(self) -> dict[bytes, bytes]:
         info = self.info
@@ -200,16 +208,18 @@ class AliasNode(VersionNode):
 
 
 class DirNode(Node):
-    """A directory inside a version or alias; ``parent`` is None for the top one."""
+    """A directory inside a version or alias; ``parent`` is None for the top one.
+    ``mtime_ns`` is its ``dir`` entry's, if the manifest has one with a time."""
 
-    __slots__ = ("children", "index", "nsubdirs", "parent")
+    __slots__ = ("children", "index", "mtime_ns", "nsubdirs", "parent")
 
-    def __init__(self, name: bytes, parent: DirNode | None = None):
+    def __init__(self, name: bytes, parent: DirNode | None = None, mtime_ns: int | None = None):
         super().__init__(0, name)
         self.parent = parent
         self.children: list[Node] = []
         self.index: dict[bytes, Node] = {}
         self.nsubdirs = 0
+        self.mtime_ns = mtime_ns
 
     def finish(self) -> None:
         self.children.sort(key=lambda n: n.name)
@@ -218,7 +228,9 @@ class DirNode(Node):
 
     def make_attr(self) -> pyfuse3.EntryAttributes:
         assert self.owner is not None
-        return dir_attr(self.inode, self.owner.mtime_ns, IMMUTABLE_TIMEOUT, nlink=2 + self.nsubdirs)
+        mtime = self.owner.mtime_ns if self.mtime_ns is None else self.mtime_ns
+        t = IMMUTABLE_TIMEOUT
+        return dir_attr(self.inode, mtime, t, nlink=2 + self.nsubdirs, mode=EXEC_MODE)
 
 
 class FileNode(Node):
@@ -232,16 +244,37 @@ class FileNode(Node):
         self.entry = entry
 
     def make_attr(self) -> pyfuse3.EntryAttributes:
-        """The one place a file's mode and times are decided (0444 and the version's time,
-        until manifest entries carry their own); the same through a version or an alias,
-        since ``owner`` is always the version's tree."""
+        """The one place a file's mode and times are decided: the manifest's mode (0644,
+        or 0755 for an executable) and mtime (the version's time if it records none); the
+        same through a version or an alias, since ``owner`` is always the version's tree."""
         assert self.owner is not None
-        mode = stat.S_IFREG | 0o444
+        entry = self.entry
+        mode = stat.S_IFREG | entry.mode
+        mtime = self.owner.mtime_ns if entry.mtime_ns is None else entry.mtime_ns
         t = IMMUTABLE_TIMEOUT
-        return attributes(self.inode, mode, self.entry.size, self.owner.mtime_ns, 1, t, t)
+        return attributes(self.inode, mode, entry.size, mtime, 1, t, t)
 
     def xattrs(self) -> dict[bytes, bytes]:
         out = {b"user.artfs.digest": self.entry.digest.encode()}
         if self.entry.ref is not None:
             out[b"user.artfs.ref"] = self.entry.ref.encode()
         return out
+
+
+class LinkNode(Node):
+    """A symlink inside a version (its target stays inside the version)."""
+
+    __slots__ = ("entry", "target")
+    is_dir = False
+
+    def __init__(self, name: bytes, entry: ManifestEntry):
+        super().__init__(0, name)
+        self.entry = entry
+        assert entry.link is not None
+        self.target = fsname(entry.link)
+
+    def make_attr(self) -> pyfuse3.EntryAttributes:
+        assert self.owner is not None
+        mtime = self.owner.mtime_ns if self.entry.mtime_ns is None else self.entry.mtime_ns
+        t = IMMUTABLE_TIMEOUT
+        return attributes(self.inode, stat.S_IFLNK | 0o777, len(self.target), mtime, 1, t, t)

@@ -29,7 +29,7 @@ import trio
 from . import control
 from .background import UsageRecorder
 from .namespace import Namespace
-from .nodes import BLOCK_SIZE, DirNode, FileNode, MetaNode, Node, VersionNode
+from .nodes import BLOCK_SIZE, DirNode, FileNode, LinkNode, MetaNode, Node, VersionNode
 from .reader import OpenFile, Reader
 from .readonly import ReadOnly
 from .stats import MountStats
@@ -138,7 +138,13 @@ class Operations(ReadOnly, pyfuse3.Operations):
         node = self._node(inode)
         if mode & os.W_OK:
             raise pyfuse3.FUSEError(errno.EROFS)
-        return not (mode & os.X_OK) or node.is_dir
+        return not (mode & os.X_OK) or bool(node.attr.st_mode & 0o111)
+
+    async def readlink(self, inode: int, ctx: Any = None) -> bytes:
+        node = self._node(inode)
+        if not isinstance(node, LinkNode):
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        return node.target
 
     async def statfs(self, ctx: Any = None) -> Any:
         st = pyfuse3.StatvfsData()

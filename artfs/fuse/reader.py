@@ -60,6 +60,7 @@ from ..client.references import ReferenceReader
 from ..core.chunking import ChunkRef, chunk_offsets, read_checked
 from ..core.errors import ArtfsError, DigestMismatch
 from ..core.manifest import ManifestEntry
+from .errnos import fuse_error
 from .flight import SingleFlight
 from .nodes import FileNode, Node
 from .stats import MountStats
@@ -265,10 +266,10 @@ class ChunkFiles:
     def _failed(self, digest: str, exc: Exception) -> pyfuse3.FUSEError:
         self.stats.read_errors += 1
         if isinstance(exc, DigestMismatch):
-            log.error("chunk %s failed verification (%s): reads of it fail with EIO", digest, exc)
+            what = f"chunk {digest} failed verification ({exc}): reads of it fail with EIO"
         else:
-            log.error("cannot fetch chunk %s: %s: reads of it fail with EIO", digest, exc)
-        return pyfuse3.FUSEError(errno.EIO)
+            what = f"cannot fetch chunk {digest}; reads of it fail with EIO"
+        return fuse_error(exc, what, data=True)
 
     def _keep(self, digest: str, fd: int) -> ChunkFile:
         self.drop(digest)
@@ -467,8 +468,7 @@ class Reader:
                 data = await self._read_span(f, index, off, end)
         except OSError as exc:
             self.stats.read_errors += 1
-            log.error("reading %s: %s", entry.path, exc)
-            raise pyfuse3.FUSEError(errno.EIO) from None
+            raise fuse_error(exc, f"reading {entry.path}", data=True) from None
         self._readahead(f, index, off, end)
         return data
 
@@ -486,8 +486,9 @@ class Reader:
             return await trio.to_thread.run_sync(fetch)
         except (ArtfsError, OSError) as exc:
             self.stats.read_errors += 1
-            log.error("reading %s through its reference: %s", entry.path, exc)
-            raise pyfuse3.FUSEError(errno.EIO) from None
+            raise fuse_error(
+                exc, f"reading {entry.path} through its reference", data=True
+            ) from None
 
     async def _read_span(self, f: OpenFile, index: int, off: int, end: int) -> bytes:
         parts = []

@@ -1,26 +1,27 @@
-"""The nodes of a staging area (``@staging/`` and everything below it) and the local files
-holding the bytes of staged files. How they change, and how that is kept on disk, is
-``staging.StagingArea``'s job."""
+"""The nodes of a staging area (``@staging/`` and everything below it): directories, files
+and symlinks. How they change, and how that is kept on disk, is ``staging.StagingArea``'s
+job."""
 
 from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path
+import stat
 from typing import TYPE_CHECKING
 
 import pyfuse3
 
 from ..core.manifest import ManifestEntry
 from ..core.paths import MAX_SEGMENT_BYTES
-from .nodes import FileNode, Node, attributes
+from .journal import ROOT_ID
+from .localfiles import LocalFile
+from .nodes import FileNode, Node, attributes, fsname
 
 if TYPE_CHECKING:
     from .staging import StagingArea
 
 STAGING_NAME = b"@staging"
 STAGED_TIMEOUT = 60.0  # every change goes through the kernel, so its caches stay right
-ROOT_ID = 0
 
 
 def fail(code: int, what: str = "") -> OSError:
@@ -37,20 +38,6 @@ def check_name(name: bytes) -> None:
         raise fail(errno.ENAMETOOLONG)
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text) or text in (".", ".."):
         raise fail(errno.EINVAL, "control characters are not allowed in names")
-
-
-class LocalFile:
-    """The bytes of one staged file, in ``files/<id>``. ``node`` is the file using it (None
-    once replaced or freed); ``frozen`` counts the commits reading it, which must see it
-    unchanged, so a write to a frozen file first copies it."""
-
-    __slots__ = ("frozen", "id", "node", "path")
-
-    def __init__(self, id: int, path: Path):
-        self.id = id
-        self.path = path
-        self.node: StagedFile | None = None
-        self.frozen = 0
 
 
 class StagedNode(Node):
@@ -166,3 +153,32 @@ class StagedFile(StagedNode):
         if self.entry is None:
             return {}
         return FileNode(self.name, self.entry).xattrs()
+
+
+class StagedLink(StagedNode):
+    """A staged symlink: ``entry`` is its manifest entry (its target stays inside the
+    version, checked when it is made and when it moves)."""
+
+    __slots__ = ("entry",)
+    is_dir = False
+
+    def __init__(
+        self,
+        area: StagingArea,
+        id: int,
+        name: bytes,
+        parent: StagedDir | None,
+        mtime_ns: int,
+        entry: ManifestEntry,
+    ) -> None:
+        super().__init__(area, id, name, parent, stat.S_IFLNK | 0o777, mtime_ns)
+        self.entry = entry
+
+    @property
+    def target(self) -> bytes:
+        assert self.entry.link is not None
+        return fsname(self.entry.link)
+
+    def make_attr(self) -> pyfuse3.EntryAttributes:
+        t = STAGED_TIMEOUT
+        return attributes(self.inode, self.mode, len(self.target), self.mtime_ns, 1, t, t)

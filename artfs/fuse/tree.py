@@ -5,17 +5,19 @@ sorted-path order, so building the tree of the same version again gives every pa
 position: with the inode range the table keeps per tree, a dropped and reloaded tree gets the
 same inode numbers.
 
-An alias's tree shows a version's tree: the version's file nodes themselves (a file has one
-inode and one page cache however it is reached) under directories of the alias's own (the
-kernel allows a directory only one parent). A version's tree and the alias trees showing it
-live and go together: they are dropped once none of them is referenced or open.
+A manifest's ``dir`` entries become directories (empty ones too) and its ``link`` entries
+symlinks. An alias's tree shows a version's tree: the version's file and link nodes
+themselves (a file has one inode and one page cache however it is reached) under
+directories of the alias's own (the kernel allows a directory only one parent). A version's
+tree and the alias trees showing it live and go together: they are dropped once none of them
+is referenced or open.
 """
 
 from __future__ import annotations
 
-from ..core.manifest import Manifest
+from ..core.manifest import DIR, FILE, Manifest
 from ..core.records import VersionInfo
-from .nodes import DirNode, FileNode, Node, fsname, ns
+from .nodes import DirNode, FileNode, LinkNode, Node, fsname, ns
 
 
 class Tree:
@@ -61,11 +63,15 @@ class VersionTree(Tree):
         dirs: dict[str, DirNode] = {"": self.root}
         last_dir, parent = "", self.root
         for entry in sorted(manifest, key=lambda e: e.path.split("/")):
+            if entry.kind == DIR:
+                self._directory(dirs, entry.path).mtime_ns = entry.mtime_ns
+                continue
             dir_path, _, base = entry.path.rpartition("/")
             if dir_path != last_dir:
                 parent = self._directory(dirs, dir_path)
                 last_dir = dir_path
-            self._add(parent, FileNode(fsname(base), entry))
+            kind = FileNode if entry.kind == FILE else LinkNode
+            self._add(parent, kind(fsname(base), entry))
         for directory in dirs.values():
             directory.finish()
 
@@ -94,7 +100,7 @@ class AliasTree(Tree):
             source, mirror = stack.pop()
             for child in source.children:
                 if isinstance(child, DirNode):
-                    own = DirNode(child.name, mirror)
+                    own = DirNode(child.name, mirror, child.mtime_ns)
                     stack.append((child, own))
                     self._add(mirror, own)
                 else:

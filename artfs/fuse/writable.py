@@ -2,97 +2,46 @@
 served from staging areas, ``mkdir PROJECT/NAME`` makes a new artifact, and everything else
 goes to ``Operations``/``ReadOnly`` behind it, so version directories stay EROFS.
 
-A write goes straight to the staged file's local file: one ``pwrite`` in the handler, into
-the page cache, like a cache hit on the read path. A file's first change copies its bytes
-from verified chunks (fetched if needed) on a worker thread, once however many writers
-wait; truncating to zero copies nothing. ``fsync`` and commits run on worker threads too.
-
-``artfs commit`` reaches the daemon through the file system itself: it sets the
-``user.artfs.commit`` xattr of a ``@staging`` directory to a JSON request, which returns once
-the commit is done, and reads the report back from ``user.artfs.commit.<request id>``.
+This module only dispatches: the staging model (``staging``) changes the tree, ``cow``
+gives a file its own bytes on its first change, ``commits`` runs commits (also those asked
+for over ``user.artfs.commit``), and ``errnos`` turns failures into errnos. A write goes
+straight to the staged file's local file: one ``pwrite`` in the handler, into the page
+cache, like a cache hit on the read path.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import errno
-import functools
-import json
 import logging
 import os
-import sqlite3
 import stat
-import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import pyfuse3
 import trio
 
-from ..client.transfer import copy_fd
 from ..core.errors import InvalidName
-from ..core.manifest import ManifestEntry
 from ..core.names import check_identifier
 from . import control
 from .areas import StagingNamespace
 from .background import UsageRecorder
-from .commit import CommitOptions, CommitReport, Committer, finish, unchanged
-from .flight import SingleFlight
+from .commit import Committer
+from .commits import COMMIT_XATTR, RESULT_PREFIX, Commits
+from .cow import CopyOnWrite
+from .errnos import errors
 from .nodes import BLOCK_SIZE, ArtifactNode, Node, ProjectNode
 from .ops import Operations
 from .reader import OpenFile, Reader
-from .staged import StagedDir, StagedFile, StagedNode
+from .staged import StagedDir, StagedFile, StagedLink, StagedNode
 from .staging import StagingArea
 from .stats import MountStats
 
 log = logging.getLogger(__name__)
-COMMIT_XATTR = control.COMMIT_XATTR.encode()
-RESULT_PREFIX = control.RESULT_PREFIX.encode()
 STATE_XATTR = control.STATE_XATTR.encode()
 TYPE_XATTR = b"user.artfs.type"
-RESULTS_KEPT = 64
 _WRITING = os.O_WRONLY | os.O_RDWR
-_QUIET = {
-    errno.ENOENT,
-    errno.EEXIST,
-    errno.ENOTEMPTY,
-    errno.EISDIR,
-    errno.ENOTDIR,
-    errno.EINVAL,
-    errno.EPERM,
-    errno.EXDEV,
-    errno.EROFS,
-    errno.ENAMETOOLONG,
-    errno.EOPNOTSUPP,
-}
-H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
-
-
-def errors(handler: H) -> H:
-    """Turn what the staging model and the disk raise into the request's errno: only
-    ``FUSEError`` may leave a handler (anything else would end the mount)."""
-
-    @functools.wraps(handler)
-    async def wrapper(*args: Any) -> Any:
-        try:
-            return await handler(*args)
-        except pyfuse3.FUSEError:
-            raise
-        except OSError as exc:
-            if exc.errno not in _QUIET:
-                log.error("%s: %s", handler.__name__, exc)
-            raise pyfuse3.FUSEError(exc.errno or errno.EIO) from None
-        except sqlite3.Error as exc:
-            log.error("%s: staging database: %s", handler.__name__, exc)
-            full = "full" in str(exc)
-            raise pyfuse3.FUSEError(errno.ENOSPC if full else errno.EIO) from None
-        except Exception:
-            log.exception("%s failed", handler.__name__)
-            raise pyfuse3.FUSEError(errno.EIO) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 class StagedHandle:
@@ -105,20 +54,6 @@ class StagedHandle:
         self.node = node
         self.append = append
         self.reading: OpenFile | None = None
-
-
-def _copy_file(source: Path, dest: Path) -> None:
-    with open(source, "rb") as src, open(dest, "r+b") as out:
-        copy_fd(src.fileno(), out.fileno(), os.fstat(src.fileno()).st_size)
-
-
-def _copy_chunk(fd: int, out: int, size: int) -> None:
-    """Append a verified chunk (a descriptor of our own, closed here) to ``out``."""
-    try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        copy_fd(fd, out, size)
-    finally:
-        os.close(fd)
 
 
 def _sync(area: StagingArea, fd: int | None) -> None:
@@ -145,13 +80,11 @@ class WritableOperations(Operations):
     ) -> None:
         super().__init__(namespace, reader, stats, usage)
         self.areas = namespace.areas
-        self.committer = committer
+        self.commits = Commits(namespace, committer, stats)
+        self.cow = CopyOnWrite(reader, stats)
         self.record = record  # the file `artfs umount` reads the unmount's commits from
         self._staged: dict[int, StagedHandle] = {}
         self._staged_dirs: dict[int, StagedDir] = {}
-        self._copies: SingleFlight[None] = SingleFlight()
-        self._committing: dict[str, trio.Lock] = {}
-        self._results: OrderedDict[str, bytes] = OrderedDict()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -176,57 +109,6 @@ class WritableOperations(Operations):
         self._staged[fh] = StagedHandle(node, bool(flags & os.O_APPEND))
         write_only = flags & os.O_ACCMODE == os.O_WRONLY
         return pyfuse3.FileInfo(fh=fh, keep_cache=False, direct_io=write_only)
-
-    async def _writable(self, node: StagedFile) -> None:
-        """Give ``node`` a local file of its own that writes may change."""
-        area = node.area
-        while not area.writable(node):
-            await self._copies.run((area.key, node.id), lambda: self._copy(node))
-
-    async def _copy(self, node: StagedFile) -> None:
-        area = node.area
-        if area.writable(node):
-            return
-        source, entry = node.local, node.entry
-        if source is None and entry is not None and entry.ref is not None:
-            raise pyfuse3.FUSEError(errno.EOPNOTSUPP)  # its bytes live elsewhere
-        local = area.new_local()
-        try:
-            if source is not None:  # frozen by a commit in progress
-                await trio.to_thread.run_sync(_copy_file, source.path, local.path)
-            else:
-                assert entry is not None
-                await self._copy_chunks(entry, local.path)
-        except BaseException:
-            local.path.unlink(missing_ok=True)
-            raise
-        if node.local is not source or node.entry is not entry:  # truncated meanwhile
-            local.path.unlink(missing_ok=True)
-            return
-        area.use_local(node, local)
-        self.stats.copied_files += 1
-
-    async def _copy_chunks(self, entry: ManifestEntry, dest: Path) -> None:
-        out = os.open(dest, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            for chunk in entry.chunks:
-                with await self.reader.files.open(chunk.digest, chunk.size) as opened:
-                    fd = os.dup(opened.fd)  # (a position of its own)
-                await trio.to_thread.run_sync(_copy_chunk, fd, out, chunk.size)
-        finally:
-            os.close(out)
-
-    async def _truncate(self, node: StagedFile, size: int) -> None:
-        area = node.area
-        if area.writable(node):
-            area.truncate(node, size)
-        elif size == node.size:
-            return
-        elif size == 0:
-            area.use_local(node, area.new_local())
-        else:
-            await self._writable(node)
-            area.truncate(node, size)
 
     # -- names and attributes --------------------------------------------------------------
 
@@ -253,7 +135,7 @@ class WritableOperations(Operations):
         if fields.update_size:
             if not isinstance(node, StagedFile):
                 raise pyfuse3.FUSEError(errno.EISDIR)
-            await self._truncate(node, attr.st_size)
+            await self.cow.truncate(node, attr.st_size)
         if fields.update_mode:
             area.set_mode(node, attr.st_mode)
         if fields.update_mtime:
@@ -306,9 +188,9 @@ class WritableOperations(Operations):
         if parent is None:
             return await super().mknod(parent_inode, name, mode, rdev, ctx)
         if not stat.S_ISREG(mode):
-            raise pyfuse3.FUSEError(errno.EPERM)  # a version holds regular files only
+            raise pyfuse3.FUSEError(errno.EPERM)  # a version holds no special files
         node = parent.area.create(parent, name, mode)
-        parent.area.close_fd(node)
+        parent.area.bytes.close_fd(node)
         self.inodes.remember(node)
         return node.attr
 
@@ -359,15 +241,32 @@ class WritableOperations(Operations):
 
     @errors
     async def symlink(self, parent_inode: int, name: bytes, target: bytes, ctx: Any) -> Any:
-        if await self._dir(parent_inode) is not None:
-            raise pyfuse3.FUSEError(errno.EPERM)  # a version holds regular files only
-        return await super().symlink(parent_inode, name, target, ctx)
+        parent = await self._dir(parent_inode)
+        if parent is None:
+            return await super().symlink(parent_inode, name, target, ctx)
+        node = parent.area.symlink(parent, name, target)
+        self.inodes.remember(node)
+        return node.attr
 
     @errors
     async def link(self, inode: int, new_parent_inode: int, new_name: bytes, ctx: Any) -> Any:
-        if await self._dir(new_parent_inode) is not None:
-            raise pyfuse3.FUSEError(errno.EPERM)
-        return await super().link(inode, new_parent_inode, new_name, ctx)
+        """A hard link in ``@staging/`` is made as a copy (a version keeps no hard links):
+        later writes to one name do not show in the other."""
+        parent = await self._dir(new_parent_inode)
+        if parent is None:
+            return await super().link(inode, new_parent_inode, new_name, ctx)
+        node = self._node(inode)
+        if not isinstance(node, StagedFile | StagedLink) or node.area is not parent.area:
+            raise pyfuse3.FUSEError(errno.EXDEV)
+        copy = await self.cow.link(node, parent, new_name)
+        self.inodes.remember(copy)
+        return copy.attr
+
+    async def readlink(self, inode: int, ctx: Any = None) -> bytes:
+        node = self._node(inode)
+        if isinstance(node, StagedLink):
+            return node.target
+        return await super().readlink(inode, ctx)
 
     # -- directories -----------------------------------------------------------------------
 
@@ -414,7 +313,7 @@ class WritableOperations(Operations):
         if not isinstance(node, StagedFile):
             raise pyfuse3.FUSEError(errno.EISDIR)
         if flags & os.O_TRUNC and flags & _WRITING:
-            await self._truncate(node, 0)
+            await self.cow.truncate(node, 0)
         elif node.local is None and node.entry is not None and node.entry.ref is not None:
             raise pyfuse3.FUSEError(errno.EOPNOTSUPP)  # its bytes live elsewhere
         return self._opened(node, flags)
@@ -427,7 +326,7 @@ class WritableOperations(Operations):
         node = handle.node
         if node.local is not None:
             self.stats.read(size)
-            return os.pread(node.area.fd(node), size, off)
+            return os.pread(node.area.bytes.fd(node), size, off)
         entry = node.entry
         assert entry is not None
         if handle.reading is None or handle.reading.entry is not entry:
@@ -440,10 +339,10 @@ class WritableOperations(Operations):
         if handle is None:
             return await super().write(fh, off, buf)
         node = handle.node
-        if not node.area.writable(node):
-            await self._writable(node)
+        if not node.area.bytes.writable(node):
+            await self.cow.writable(node)
         self.stats.write(len(buf))
-        return node.area.write(node, node.size if handle.append else off, buf)
+        return node.area.bytes.write(node, node.size if handle.append else off, buf)
 
     @errors
     async def fsync(self, fh: int, datasync: bool) -> None:
@@ -451,7 +350,7 @@ class WritableOperations(Operations):
         if handle is None:
             return await super().fsync(fh, datasync)
         node = handle.node
-        fd = os.dup(node.area.fd(node)) if node.local is not None else None
+        fd = os.dup(node.area.bytes.fd(node)) if node.local is not None else None
         await trio.to_thread.run_sync(_sync, node.area, fd)
         return None
 
@@ -463,7 +362,7 @@ class WritableOperations(Operations):
         node = handle.node
         node.opened -= 1
         if not node.opened:
-            node.area.closed(node)
+            node.area.bytes.closed(node)
             self._free_if_unused(node)
         return None
 
@@ -478,10 +377,7 @@ class WritableOperations(Operations):
     @errors
     async def getxattr(self, inode: int, name: bytes, ctx: Any = None) -> bytes:
         if name.startswith(RESULT_PREFIX) and self.ns.staged_root(self._node(inode)):
-            found = self._results.get(name[len(RESULT_PREFIX) :].decode("utf-8", "replace"))
-            if found is None:
-                raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
-            return found
+            return self.commits.result(name)
         return await super().getxattr(inode, name, ctx)
 
     @errors
@@ -489,7 +385,7 @@ class WritableOperations(Operations):
         node = self._node(inode)
         root = self.ns.staged_root(node)
         if root is not None and name == COMMIT_XATTR:
-            return await self._commit_request(root.area, value)
+            return await self.commits.request(root.area, value)
         if isinstance(node, ArtifactNode) and name == TYPE_XATTR:
             return await self._set_type(node, value)
         if isinstance(node, StagedNode):
@@ -517,50 +413,6 @@ class WritableOperations(Operations):
             raise pyfuse3.FUSEError(errno.EROFS)  # the store fixed it with the first version
         area.set_type(type)
         artifact.update(dataclasses.replace(info, type=type), self.ns.ttl)
-
-    async def _commit_request(self, area: StagingArea, value: bytes) -> None:
-        try:
-            request = json.loads(value)
-            options = CommitOptions.from_json(request)
-            request_id = str(request["id"])
-        except (ValueError, KeyError) as exc:
-            log.warning("bad commit request %r: %s", value[:200], exc)
-            raise pyfuse3.FUSEError(errno.EINVAL) from None
-        report = await self.commit(area, options)
-        self._results[request_id] = json.dumps(report.to_json()).encode()
-        while len(self._results) > RESULTS_KEPT:
-            self._results.popitem(last=False)
-
-    async def commit(self, area: StagingArea, options: CommitOptions) -> CommitReport:
-        """Commit an area now; writes to it meanwhile go on (a file changed during the
-        commit is copied first, so the commit sees what it snapshotted)."""
-        await self.ns.ready(area)
-        lock = self._committing.setdefault(area.key.collection, trio.Lock())
-        async with lock:
-            snapshot = area.snapshot()
-            if not snapshot.changes:
-                area.released(snapshot)
-                return unchanged(area)
-            started = time.monotonic()
-            report, manifest = await trio.to_thread.run_sync(
-                self.committer.send, area, snapshot, options
-            )
-            self.stats.committed(time.monotonic() - started, report.ok)
-            finish(area, snapshot, report, manifest)
-        artifact = self.ns.owner(area)
-        if artifact is not None and report.ok:  # show the new version at once
-            self.ns.forget_listing(artifact)
-            if artifact.parent is not None:
-                self.ns.forget_listing(artifact.parent)
-        return report
-
-    async def commit_pending(self) -> None:
-        """Commit the areas whose commit on an earlier unmount failed (the store may be back)."""
-        for area in self.areas.stored():
-            if area.pending is not None:
-                options = CommitOptions.from_json(area.pending)
-                log.info("%s: committing what an earlier unmount could not", area.key.short)
-                await self.commit(area, options)
 
     def stats_snapshot(self) -> dict[str, Any]:
         found = super().stats_snapshot()

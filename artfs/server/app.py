@@ -11,9 +11,10 @@ from starlette.responses import Response
 from .. import __version__
 from ..store.service import Store
 from . import metrics
+from .bodies import BodyLimit
 from .observe import Observe
 from .responses import JSONResponse, install_error_handlers
-from .routes import admin, chunks, runs, versions
+from .routes import admin, chunks, direct, runs, versions
 from .ui import create_ui, mount_ui
 
 
@@ -26,11 +27,12 @@ def create_app(store: Store) -> FastAPI:
     app = FastAPI(
         title="artfs",
         version=__version__,
-        description="A versioned, deduplicated artifact store (see DESIGN.md).",
+        description="A versioned, deduplicated artifact store (see docs/OPERATIONS.md).",
         default_response_class=JSONResponse,
         lifespan=lifespan,
     )
     app.state.store = store
+    app.add_middleware(BodyLimit)
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])
@@ -46,7 +48,7 @@ def create_app(store: Store) -> FastAPI:
 
     app.add_middleware(Observe)
 
-    for module in (chunks, versions, runs, admin):
+    for module in (chunks, direct, versions, runs, admin):
         app.include_router(module.router)
     mount_ui(app, create_ui(store))
     return app

@@ -1,20 +1,59 @@
-"""Request bodies streamed to blocking store code, never held whole in memory.
+"""Request bodies: chunk uploads streamed to blocking store code, never held whole in
+memory; every other body bounded before it is read.
 
 ``BodyReader`` turns the ASGI body stream into a blocking iterator for a worker thread
 started by ``anyio.to_thread``: each block is fetched from the event loop when the store
 asks for it. ``Frames`` cuts a body of chunks sent back to back into one iterable per chunk.
+``BodyLimit`` refuses (413) any other body larger than ``MAX_JSON_BODY``: those are JSON,
+which FastAPI reads whole and parses in memory.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 import anyio
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.errors import ArtfsError
+from ..core.records import MAX_JSON_BODY
+from .responses import error_response
 
 HANDOVER_BYTES = 1 << 20  # blocks reach the worker thread in about this size
+_UPLOAD = re.compile(r"/api/v1/projects/[^/]+/[^/]+/chunks(/[^/]+)?\Z")  # routes/chunks.py
+
+
+class BodyLimit:
+    """ASGI middleware: a body announced or found larger than ``MAX_JSON_BODY`` answers
+    413 and is not read further. Chunk uploads stream to disk and are bounded per chunk."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_JSON_BODY):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _UPLOAD.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        too_large = f"the request body is larger than {self.limit} bytes"
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.limit:
+            await error_response(413, "too_large", too_large)(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise HTTPException(413, too_large)
+            return message
+
+        await self.app(scope, bounded, send)
 
 
 class BodyReader:

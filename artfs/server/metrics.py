@@ -29,6 +29,13 @@ SENT_BYTES = Counter("artfs_http_sent_bytes", "Response body bytes sent", ["rout
 CHUNKS_UPLOADED = Counter("artfs_chunks_uploaded", "Chunks uploaded and verified")
 CHUNK_BYTES_UPLOADED = Counter("artfs_chunk_uploaded_bytes", "Bytes of chunks uploaded")
 CHUNKS_DOWNLOADED = Counter("artfs_chunks_downloaded", "Chunk reads served (whole or a range)")
+PRESIGNED_URLS = Counter(
+    "artfs_presigned_urls", "Presigned URLs issued (GET: reads, PUT: uploads)", ["method"]
+)
+DIRECT_UPLOADS = Counter("artfs_direct_uploads", "Chunks uploaded straight to the bucket")
+DIRECT_UPLOAD_BYTES = Counter(
+    "artfs_direct_upload_bytes", "Bytes of chunks uploaded straight to the bucket"
+)
 COMMIT_SECONDS = Histogram(
     "artfs_commit_duration_seconds",
     "Time to commit a version (or add to a pending one)",

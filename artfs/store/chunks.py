@@ -2,10 +2,19 @@
 of commits and deletions.
 
 Concurrency with garbage collection (docs/FORMAT.md, "Garbage collection"): a chunk row is
-``uploading``, ``live`` or ``deleting``. Every answer that lets a client rely on a chunk
-(present in ``missing``, claimed by an upload, used by a commit) sets ``touched_at`` to now,
-and gc only takes chunks no live version uses *and* untouched for its grace period. An
-upload of a chunk gc is deleting is refused as ``Unavailable`` (retry).
+``uploading``, ``unverified``, ``live``, ``lost`` or ``deleting`` (``states``). Every answer
+that lets a client rely on a chunk (present in ``missing``, claimed by an upload, used by a
+commit) sets ``touched_at`` to now, and gc only takes chunks no live version uses *and*
+untouched for its grace period. An upload of a chunk gc is deleting is refused as
+``Unavailable`` (retry).
+
+An ``unverified`` chunk (sent straight to the bucket: ``direct``) counts without a check only
+for the callers that uploaded it (its claims); anyone else's "which do you lack?" or commit
+has the ``Verifier`` check it first.
+
+A transaction that changes several chunk rows locks them first, in ascending id order
+(``lock_chunks``): on PostgreSQL, commits, uploads, deletions and gc sharing chunks then
+wait for each other in turn, never in a cycle (a deadlock would fail one of them).
 """
 
 from __future__ import annotations
@@ -30,11 +39,11 @@ from .db import Database
 from .lookup import DELETED, batched, insert_missing, now
 from .projects import Projects
 from .schema import artifacts, chunk_claims, chunks, projects, version_chunks, versions
+from .states import DELETING, LIVE, LOST, STORED, UNVERIFIED, UPLOADING
+from .verify import Verifier
 
-LIVE = "live"
-UPLOADING = "uploading"
-DELETING = "deleting"
 READ_BATCH_BYTES = 64 << 20  # the most one read_chunks call returns
+VERIFY_ON_DEMAND_BYTES = 256 << 20  # read from the bucket for one "which do you lack?"
 
 
 def visible_chunk_ids(
@@ -70,29 +79,66 @@ def visible_chunk_ids(
 class Chunks:
     """The chunks of a store: their rows here, their bytes in the blob store."""
 
-    def __init__(self, db: Database, blobs: BlobStore, projects: Projects):
+    def __init__(
+        self, db: Database, blobs: BlobStore, projects: Projects, verifier: Verifier | None = None
+    ):
         self.db = db
         self.blobs = blobs
         self.projects = projects
+        self.verifier = verifier  # for stores whose clients may upload straight to the bucket
 
     def missing_chunks(self, caller: Principal, digests: Sequence[str]) -> list[str]:
-        """The digests the caller must upload: absent, or not visible to the caller."""
+        """The digests the caller must upload: absent, not visible to the caller, or
+        unverified and not the caller's own upload, unless checked now (up to
+        ``VERIFY_ON_DEMAND_BYTES``; the rest are answered missing)."""
         wanted = sorted({check_digest(d) for d in digests})
-        present: dict[str, int] = {}
         # Anonymous callers cannot upload, so they need no fence against gc (and no write lock).
         transaction = self.db.read() if caller.anonymous else self.db.write(durable=False)
         with transaction as conn:
-            for part in batched(wanted):
-                query = sa.select(chunks.c.digest, chunks.c.id).where(
-                    chunks.c.digest.in_(part), chunks.c.state == LIVE
-                )
-                present.update((digest, id_) for digest, id_ in conn.execute(query))
-            visible = visible_chunk_ids(
-                conn, caller, list(present.values()), self.projects.anonymous_read
-            )
+            present, unchecked = self._visible(conn, caller, wanted, STORED)
             if not caller.anonymous:
-                touch_chunks(conn, sorted(visible))
-        return [d for d in wanted if present.get(d) not in visible]
+                touch_chunks(conn, sorted(r.id for r in present.values()))
+        affordable: list[Row] = []
+        budget = VERIFY_ON_DEMAND_BYTES
+        for row in [] if caller.anonymous else unchecked:
+            budget -= row.size
+            if budget < 0:
+                break
+            affordable.append(row)
+        relied = present.keys() - {r.digest for r in unchecked} | self._check(affordable)
+        return [d for d in wanted if d not in relied]
+
+    def vouch(self, caller: Principal, digests: Sequence[str]) -> None:
+        """Check the unverified chunks a commit by the caller would rely on without having
+        uploaded them; called before the commit's transaction, which then finds them live
+        (or missing)."""
+        if self.verifier is None:
+            return
+        with self.db.read() as conn:
+            _, unchecked = self._visible(conn, caller, sorted(set(digests)), (UNVERIFIED,))
+        self._check(unchecked)
+
+    def _visible(
+        self, conn: Connection, caller: Principal, digests: Sequence[str], states: Sequence[str]
+    ) -> tuple[dict[str, Row], list[Row]]:
+        """The chunks in ``states`` the caller can see, by digest, and those of them that are
+        unverified and not the caller's own upload (which it may rely on once checked)."""
+        found: dict[str, Row] = {}
+        for part in batched(digests):
+            query = sa.select(chunks.c.digest, chunks.c.id, chunks.c.size, chunks.c.state).where(
+                chunks.c.digest.in_(part), chunks.c.state.in_(states)
+            )
+            found.update((r.digest, r) for r in conn.execute(query))
+        visible = visible_chunk_ids(
+            conn, caller, [r.id for r in found.values()], self.projects.anonymous_read
+        )
+        seen = {d: r for d, r in found.items() if r.id in visible}
+        unverified = [r for r in seen.values() if r.state == UNVERIFIED]
+        own = claimed_ids(conn, caller, [r.id for r in unverified])
+        return seen, [r for r in unverified if r.id not in own]
+
+    def _check(self, rows: Sequence[Row]) -> set[str]:
+        return self.verifier.verify(rows) if self.verifier and rows else set()
 
     def put_chunks(
         self, caller: Principal, entity: str, project: str, items: Sequence[tuple[str, Data]]
@@ -111,7 +157,7 @@ class Chunks:
         digests = [check_digest(d) for d, _ in items]
         with self.db.write(durable=False) as conn:
             self.projects.writable(conn, caller, entity, project, create=False)
-            rows = _chunk_rows(conn, digests)
+            rows = chunk_rows(conn, digests)
             busy = [d for d, r in rows.items() if r.state == DELETING]
             if busy:
                 raise Unavailable("the store is busy with these chunks; retry shortly")
@@ -119,41 +165,44 @@ class Chunks:
             if new:
                 fresh = {"size": 0, "state": UPLOADING, "touched_at": now()}
                 insert_missing(conn, chunks, [{"digest": d, **fresh} for d in new])
+            lost = [r.id for r in rows.values() if r.state == LOST]
+            if lost:  # this upload restores them: off-limits to the verifier from now on
+                conn.execute(
+                    chunks.update()
+                    .where(chunks.c.id.in_(lost), chunks.c.state == LOST)
+                    .values(state=UPLOADING)
+                )
             touch_chunks(conn, [r.id for r in rows.values()])
-            ids = {d: r.id for d, r in _chunk_rows(conn, digests).items()}
+            ids = {d: r.id for d, r in chunk_rows(conn, digests).items()}
         stored: list[tuple[int, bool]] = []  # (size, newly written) per item
         for digest, data in items:
             row = rows.get(digest)
-            if row is None or row.state == UPLOADING or not self.blobs.exists(digest):
+            # Written unless verified bytes are in place: verified bytes replace unverified ones.
+            if row is None or row.state != LIVE or not self.blobs.exists(digest):
                 stored.append((self.blobs.put(digest, data), True))
             else:
                 stored.append((verify_stream(digest, data), False))
         if any(written for _, written in stored):
             self.blobs.sync()  # durable before any row says live
         with self.db.write(durable=False) as conn:
+            lock_chunks(conn, list(ids.values()))
+            # Not a row the verifier made lost meanwhile: it may have deleted what was written.
             conn.execute(
                 chunks.update()
-                .where(chunks.c.id == sa.bindparam("chunk"), chunks.c.state != DELETING)
+                .where(
+                    chunks.c.id == sa.bindparam("chunk"),
+                    chunks.c.state != DELETING,
+                    chunks.c.state != LOST,
+                )
                 .values(state=LIVE, size=sa.bindparam("bytes"), touched_at=now()),
                 [{"chunk": ids[d], "bytes": size} for d, (size, _) in zip(digests, stored)],
             )
-            taken = _chunk_rows(conn, digests)
+            taken = chunk_rows(conn, digests)
             gone = [d for d in digests if d not in taken or taken[d].state != LIVE]
             if gone:
-                raise Unavailable(f"chunk {gone[0]} was garbage-collected during upload; retry")
+                raise Unavailable(f"chunk {gone[0]} was removed during the upload; retry")
             if not caller.is_admin:  # admins see every chunk: no claim needed
-                claimed = sorted(set(ids.values()))
-                claims = [
-                    {"chunk_id": c, "entity_id": caller.id, "claimed_at": now()} for c in claimed
-                ]
-                insert_missing(conn, chunk_claims, claims)
-                conn.execute(
-                    chunk_claims.update()
-                    .where(
-                        chunk_claims.c.chunk_id.in_(claimed), chunk_claims.c.entity_id == caller.id
-                    )
-                    .values(claimed_at=now())
-                )
+                claim_chunks(conn, caller, sorted(set(ids.values())))
         # The verified size whether or not the store had the bytes: the answer must not tell
         # a caller that someone else stored the same content.
         return [size for size, _ in stored]
@@ -172,7 +221,7 @@ class Chunks:
         with self.db.read() as conn:
             row = conn.execute(
                 sa.select(chunks.c.id, chunks.c.size).where(
-                    chunks.c.digest == digest, chunks.c.state == LIVE
+                    chunks.c.digest == digest, chunks.c.state.in_(STORED)
                 )
             ).first()
             readable = row is not None and visible_chunk_ids(
@@ -230,22 +279,36 @@ class Chunks:
     # -- what commits and deletions do inside their transactions ---------------------------
 
     def use(self, conn: Connection, caller: Principal, needed: Mapping[str, int]) -> set[int]:
-        """The ids of the chunks a commit uses, each stored (``live``), usable by the caller
-        and of the size its bytes were verified to have; touched now. Else ``MissingChunks``
-        or ``InvalidManifest``."""
-        found: dict[str, Row] = {}
+        """The ids of the chunks a commit uses, each stored and verified (``live``) or the
+        caller's own upload, usable by the caller and of the size its bytes were verified
+        (or, unverified, checked by the bucket) to have; touched now. Else ``MissingChunks``
+        or ``InvalidManifest``. (``vouch`` first, for the others' unverified chunks.)"""
+        ids: list[int] = []
         for part in batched(sorted(needed)):
-            # FOR SHARE: gc and deletions cannot mark these rows until this commit is done
+            ids += conn.execute(sa.select(chunks.c.id).where(chunks.c.digest.in_(part))).scalars()
+        found: dict[str, Row] = {}
+        for part in batched(sorted(ids)):
+            # Locked until this commit is done, so gc and deletions cannot mark them; in the
+            # order of ids, as every writer of many chunk rows does (no deadlocks), and for
+            # update, as the touch below writes them (two share locks would wait on each other).
             rows = conn.execute(
-                sa.select(chunks.c.id, chunks.c.digest, chunks.c.size)
-                .where(chunks.c.digest.in_(part), chunks.c.state == LIVE)
-                .with_for_update(read=True)
+                sa.select(chunks.c.id, chunks.c.digest, chunks.c.size, chunks.c.state)
+                .where(chunks.c.id.in_(part), chunks.c.state.in_(STORED))
+                .order_by(chunks.c.id)
+                .with_for_update()
             )
             found.update((r.digest, r) for r in rows)
         visible = visible_chunk_ids(
             conn, caller, [r.id for r in found.values()], self.projects.anonymous_read
         )
-        missing = [d for d in sorted(needed) if d not in found or found[d].id not in visible]
+        own = claimed_ids(conn, caller, [r.id for r in found.values() if r.state == UNVERIFIED])
+        missing = [
+            d
+            for d in sorted(needed)
+            if d not in found
+            or found[d].id not in visible
+            or (found[d].state == UNVERIFIED and found[d].id not in own)
+        ]
         if missing:
             raise MissingChunks(missing)
         for digest, size in needed.items():
@@ -253,9 +316,9 @@ class Chunks:
                 raise InvalidManifest(
                     f"chunk {digest} is {found[digest].size} bytes, the manifest says {size}"
                 )
-        ids = {r.id for r in found.values()}
-        touch_chunks(conn, sorted(ids))
-        return ids
+        used = {r.id for r in found.values()}
+        touch_chunks(conn, sorted(used))
+        return used
 
     def release(self, conn: Connection, ids: Sequence[int]) -> list[Row]:
         """Mark ``deleting`` those of these chunks that no live version uses any more (a
@@ -266,14 +329,13 @@ class Chunks:
         finds the chunk ``deleting``, answers "missing chunks", and its client sends the
         chunk again. SQLite runs one writer at a time.
         """
-        for part in batched(sorted(ids)):
-            conn.execute(sa.select(chunks.c.id).where(chunks.c.id.in_(part)).with_for_update())
+        lock_chunks(conn, ids)
         for part in batched(sorted(ids)):
             conn.execute(
                 chunks.update()
                 .where(
                     chunks.c.id.in_(part),
-                    chunks.c.state == LIVE,
+                    chunks.c.state.in_((*STORED, LOST)),
                     ~sa.exists().where(version_chunks.c.chunk_id == chunks.c.id),
                 )
                 .values(state=DELETING)
@@ -295,6 +357,8 @@ class Chunks:
         for row in doomed:
             self.blobs.delete(row.digest)
         with self.db.write() as conn:
+            lock_chunks(conn, [r.id for r in doomed])
+            lock_chunks(conn, [r.id for r in doomed])
             for part in batched([r.id for r in doomed]):
                 conn.execute(chunk_claims.delete().where(chunk_claims.c.chunk_id.in_(part)))
                 conn.execute(
@@ -303,7 +367,33 @@ class Chunks:
         return len(doomed), sum(int(r.size) for r in doomed)
 
 
-def _chunk_rows(conn: Connection, digests: Sequence[str]) -> dict[str, Row]:
+def claimed_ids(conn: Connection, caller: Principal, ids: Sequence[int]) -> set[int]:
+    """Which of these chunks the caller uploaded itself (holds a claim on)."""
+    if caller.id is None:
+        return set()
+    found: set[int] = set()
+    for part in batched(sorted(ids)):
+        query = sa.select(chunk_claims.c.chunk_id).where(
+            chunk_claims.c.chunk_id.in_(part), chunk_claims.c.entity_id == caller.id
+        )
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+def claim_chunks(conn: Connection, caller: Principal, ids: Sequence[int]) -> None:
+    """Record (or renew) that the caller uploaded these chunks: it may rely on them before a
+    version of its own uses them, and on its own unverified uploads."""
+    claims = [{"chunk_id": c, "entity_id": caller.id, "claimed_at": now()} for c in ids]
+    insert_missing(conn, chunk_claims, claims)
+    for part in batched(sorted(ids)):
+        conn.execute(
+            chunk_claims.update()
+            .where(chunk_claims.c.chunk_id.in_(part), chunk_claims.c.entity_id == caller.id)
+            .values(claimed_at=now())
+        )
+
+
+def chunk_rows(conn: Connection, digests: Sequence[str]) -> dict[str, Row]:
     rows: dict[str, Row] = {}
     for part in batched(sorted(set(digests))):
         for row in conn.execute(sa.select(chunks).where(chunks.c.digest.in_(part))):
@@ -311,6 +401,16 @@ def _chunk_rows(conn: Connection, digests: Sequence[str]) -> dict[str, Row]:
     return rows
 
 
+def lock_chunks(conn: Connection, ids: Sequence[int]) -> None:
+    """Lock chunk rows in the order of their ids, as every writer of many of them does before
+    it writes: an UPDATE alone locks rows in whatever order its plan visits them, and two
+    such orders deadlock on PostgreSQL. (SQLite has one writer at a time.)"""
+    for part in batched(sorted(ids)):
+        locked = sa.select(chunks.c.id).where(chunks.c.id.in_(part)).order_by(chunks.c.id)
+        conn.execute(locked.with_for_update())
+
+
 def touch_chunks(conn: Connection, ids: Sequence[int]) -> None:
+    lock_chunks(conn, ids)
     for part in batched(sorted(ids)):
         conn.execute(chunks.update().where(chunks.c.id.in_(part)).values(touched_at=now()))

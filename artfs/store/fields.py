@@ -56,6 +56,12 @@ def check_metadata(value: object, field: str = "metadata") -> dict[str, Any]:
     return checked
 
 
+def merged_metadata(field: str, stored: Mapping[str, Any], changes: object) -> dict[str, Any]:
+    """``changes`` merged key by key over a stored object, the result within the bounds too
+    (a value merged one piece at a time cannot outgrow them)."""
+    return check_metadata({**stored, **check_metadata(changes, field)}, field)
+
+
 def check_list(field: str, values: object, check: Callable[[Any], T]) -> list[T]:
     """A list of names (a single string is refused rather than read as its characters)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple, set, frozenset)):

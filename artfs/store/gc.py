@@ -1,7 +1,10 @@
 """Garbage collection: expire versions past their TTL, then mark and sweep unused chunks.
 
 Deleting a version removes the chunks only it used at once (``Versions.delete_version``);
-gc is the backstop for what a crash interrupted, and collects uploads no commit used.
+gc is the backstop for what a crash interrupted, and collects uploads no commit used. On a
+store whose clients upload straight to the bucket, it also checks unverified chunks (for up
+to ``VERIFY_SECONDS``; the report says how many are left) and removes staged uploads never
+completed.
 Mark: in one write transaction, chunks that no live version uses and that nobody touched
 within the grace period become ``deleting``. Sweep: their blobs are removed, then their
 rows. Blobs with no row at all (a crash between write and record) and abandoned partial
@@ -18,22 +21,28 @@ from ..core.errors import PermissionDenied
 from ..core.records import GcReport
 from .access import Principal
 from .blobs import BlobStore
-from .chunks import DELETING, LIVE, UPLOADING, Chunks
+from .chunks import Chunks, lock_chunks
 from .db import Database
 from .lookup import COMMITTED, batched, now, version_info
 from .schema import chunk_claims, chunks, version_chunks, versions
+from .states import DELETING, LOST, STORED, UPLOADING
+from .verify import Verifier
 from .versions import delete_version_rows
 
 DEFAULT_GRACE_S = 24 * 3600
+VERIFY_SECONDS = 300.0  # of checking unverified chunks per gc (the rest wait for the next)
 
 
 class Collector:
     """Garbage collection: the backstop for what a crash interrupted, and expiry."""
 
-    def __init__(self, db: Database, blobs: BlobStore, chunks: Chunks):
+    def __init__(
+        self, db: Database, blobs: BlobStore, chunks: Chunks, verifier: Verifier | None = None
+    ):
         self.db = db
         self.blobs = blobs
         self.chunks = chunks
+        self.verifier = verifier
 
     def gc(self, caller: Principal, grace: float = DEFAULT_GRACE_S) -> GcReport:
         if not caller.is_admin:
@@ -42,19 +51,26 @@ class Collector:
         started = now()
         cutoff = started - grace
         self._expire_versions(started, report)
+        if self.verifier is not None:
+            checked = self.verifier.backlog(VERIFY_SECONDS)
+            report.chunks_verified, report.chunks_lost, report.unverified_left = checked
         with self.db.write() as conn:
-            # The conditions are on the updated row itself: on PostgreSQL an UPDATE that waited
-            # for a commit re-checks them against the row the commit touched, so a chunk a
-            # commit just relied on (touched_at now) is never marked.
-            conn.execute(
-                chunks.update()
-                .where(
-                    chunks.c.state.in_((LIVE, UPLOADING)),
-                    chunks.c.touched_at < cutoff,
-                    ~sa.exists().where(version_chunks.c.chunk_id == chunks.c.id),
-                )
-                .values(state=DELETING)
+            # The candidates are locked first (in the order every writer locks chunk rows),
+            # then the conditions are checked again on the locked rows: a chunk a commit
+            # relied on meanwhile (touched_at now, or used by its version) is never marked.
+            unused = sa.and_(
+                chunks.c.state.in_((*STORED, UPLOADING, LOST)),
+                chunks.c.touched_at < cutoff,
+                ~sa.exists().where(version_chunks.c.chunk_id == chunks.c.id),
             )
+            candidates: list[int] = list(
+                conn.execute(sa.select(chunks.c.id).where(unused)).scalars()
+            )
+            lock_chunks(conn, candidates)
+            for part in batched(candidates):
+                conn.execute(
+                    chunks.update().where(chunks.c.id.in_(part), unused).values(state=DELETING)
+                )
             doomed = conn.execute(
                 sa.select(chunks.c.id, chunks.c.digest, chunks.c.size).where(
                     chunks.c.state == DELETING

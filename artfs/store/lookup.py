@@ -34,14 +34,25 @@ def insert_missing(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]
     SQLite serializes writers, but several server processes on PostgreSQL may create the
     same project, artifact or chunk row at once; both then go on with the one row.
     """
+    conn.execute(_insert_or_skip(conn, table), rows)
+
+
+def insert_new(conn: Connection, table: sa.Table, **values: Any) -> int | None:
+    """Insert one row unless a concurrent writer inserted it first: its ``id`` if this
+    transaction made it (and, on PostgreSQL, holds it until commit), else None."""
+    query = _insert_or_skip(conn, table).values(**values).returning(table.c.id)
+    found = conn.execute(query).scalar()
+    return None if found is None else int(found)
+
+
+def _insert_or_skip(conn: Connection, table: sa.Table) -> Any:
     if conn.dialect.name == "postgresql":  # (imported here: it is slow to import)
         from sqlalchemy.dialects import postgresql
 
-        conn.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
-    else:
-        from sqlalchemy.dialects import sqlite
+        return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
 
-        conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def insert_row(conn: Connection, table: sa.Table, **values: Any) -> int:

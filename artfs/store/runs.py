@@ -15,7 +15,7 @@ from ..core.names import ArtifactPath, check_identifier, parse_run_path
 from ..core.records import RunInfo, VersionInfo
 from .access import Principal
 from .db import Database
-from .fields import check_metadata, check_text
+from .fields import check_metadata, check_text, merged_metadata
 from .lookup import COMMITTED, insert_missing, now, select_versions, version_infos
 from .projects import Projects
 from .schema import entities, projects, runs, uses, versions
@@ -127,7 +127,7 @@ class Runs:
             else:
                 values: dict[str, Any] = {"state": "running", "updated_at": now()}
                 if settings:
-                    values["config"] = {**row.config, **settings}
+                    values["config"] = merged_metadata("config", row.config, settings)
                 conn.execute(runs.update().where(runs.c.id == row.id).values(**values))
             return run_info(run_row(conn, proj.id, run_id))
 
@@ -159,7 +159,7 @@ class Runs:
             values: dict[str, Any] = {"updated_at": now()}
             for key in ("summary", "config"):
                 if key in changes:
-                    values[key] = {**row._mapping[key], **check_metadata(changes[key])}
+                    values[key] = merged_metadata(key, row._mapping[key], changes[key])
             for key in ("name", "state"):
                 if key in changes:
                     values[key] = changes[key]

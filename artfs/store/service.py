@@ -3,7 +3,8 @@ backend in-process and by the HTTP server for remote callers.
 
 A ``Store`` is composed of parts held as fields, each with one job and built on the ones
 before it (as restic's Repository holds its index and backend): ``projects`` (access),
-``chunks``, ``versions``, ``runs``, ``sweeps``, ``admin`` (identity), ``collector`` (gc).
+``chunks``, ``direct`` (presigned URLs, when chunks are in a bucket and the settings allow),
+``versions``, ``runs``, ``sweeps``, ``admin`` (identity), ``collector`` (gc).
 Every service method takes the caller (a ``Principal``) first and checks access before it
 touches anything.
 """
@@ -16,27 +17,43 @@ from .admin import Admin
 from .blobs import BlobStore
 from .chunks import Chunks
 from .db import Database
+from .direct import Direct
 from .gc import Collector
+from .presign import Presigner
 from .projects import Projects
 from .runs import Runs
+from .s3blobs import S3BlobStore
 from .settings import DEFAULT_SETTINGS, StoreSettings
 from .sweeps import Sweeps
+from .verify import Verifier
 from .versions import Versions
 
 DB_FILE = "artfs.db"
 
 
 class Store:
-    def __init__(self, db: Database, blobs: BlobStore, *, anonymous_read: bool = False):
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        *,
+        anonymous_read: bool = False,
+        presigner: Presigner | None = None,
+    ):
         self.db = db
         self.blobs = blobs
         self.projects = Projects(db, anonymous_read)
-        self.chunks = Chunks(db, blobs, self.projects)
+        # Chunks in a bucket may have been uploaded straight to it, by this or another server.
+        verifier = Verifier(db, blobs) if isinstance(blobs, S3BlobStore) else None
+        self.chunks = Chunks(db, blobs, self.projects, verifier)
+        self.direct = (
+            Direct(db, presigner.blobs, presigner, self.projects) if presigner is not None else None
+        )
         self.versions = Versions(db, self.projects, self.chunks)
         self.runs = Runs(db, self.projects, self.versions)
         self.sweeps = Sweeps(db, self.projects)
         self.admin = Admin(db, anonymous_read)
-        self.collector = Collector(db, blobs, self.chunks)
+        self.collector = Collector(db, blobs, self.chunks, verifier)
 
     @classmethod
     def open(
@@ -58,7 +75,7 @@ class Store:
         except BaseException:
             db.close()
             raise
-        return cls(db, blobs, **options)
+        return cls(db, blobs, presigner=settings.presigner(blobs), **options)
 
     def close(self) -> None:
         self.db.close()

@@ -13,6 +13,7 @@ from ..core.records import RunInfo, SweepInfo
 from ..core.sweeps import check_sweep_config, trial_count, trial_params
 from .access import Principal
 from .db import Database
+from .fields import check_metadata
 from .lookup import now
 from .projects import Projects
 from .runs import new_run_id, run_info, run_row
@@ -43,7 +44,7 @@ class Sweeps:
     def create_sweep(
         self, caller: Principal, entity: str, project: str, config: Mapping[str, Any]
     ) -> SweepInfo:
-        checked = check_sweep_config(dict(config))
+        checked = check_sweep_config(check_metadata(config, "sweep config"))
         sweep_id = new_run_id()
         with self.db.write() as conn:
             proj = self.projects.writable(conn, caller, entity, project)

@@ -29,7 +29,7 @@ from ..core.records import CollectionInfo, CommitResult, VersionInfo
 from .access import Principal
 from .chunks import Chunks
 from .db import Database
-from .fields import check_list, check_metadata, check_seconds, check_text
+from .fields import check_list, check_metadata, check_seconds, check_text, merged_metadata
 from .lookup import (
     COMMITTED,
     DELETED,
@@ -181,6 +181,7 @@ class Versions:
         """
         fields = VersionFields.check(type, description, metadata, aliases, tags, ttl)
         manifest.check()
+        self.chunks.vouch(caller, list(manifest.chunks()))
         with self.db.write() as conn:
             proj, art = self._target(conn, caller, path, fields)
             return self._commit(conn, caller, proj, art, manifest, fields, run, base)
@@ -215,6 +216,7 @@ class Versions:
             )
         fields = VersionFields.check(type, description, metadata, aliases, tags, ttl)
         manifest.check()
+        self.chunks.vouch(caller, list(manifest.chunks()))
         with self.db.write() as conn:
             proj, art = self._target(conn, caller, path, fields)
             same_id = sa.and_(
@@ -448,7 +450,7 @@ def _with_pending(fields: VersionFields, pending: Row) -> VersionFields:
     return VersionFields(
         fields.type,
         fields.description if fields.description is not None else pending.description,
-        {**pending.metadata, **fields.metadata},
+        merged_metadata("metadata", pending.metadata, fields.metadata),
         fields.aliases,
         fields.tags,
         fields.ttl,

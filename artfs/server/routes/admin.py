@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict
 
 from ...core.records import to_dict
 from ..auth import Caller, StoreDep
+from ..routing import JSONRoute
 
-router = APIRouter(prefix="/api/v1", tags=["admin"])
+router = APIRouter(prefix="/api/v1", tags=["admin"], route_class=JSONRoute)
 Json = dict[str, Any]
 
 

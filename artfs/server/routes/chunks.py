@@ -21,8 +21,9 @@ from ..auth import ApiKey, Caller, StoreDep, get_store
 from ..bodies import BodyReader, Frames
 from ..ranges import Unsatisfiable, byte_range
 from ..responses import JSONResponse, error_response
+from ..routing import JSONRoute
 
-router = APIRouter(prefix="/api/v1", tags=["chunks"])
+router = APIRouter(prefix="/api/v1", tags=["chunks"], route_class=JSONRoute)
 PROJECT_CHUNKS = "/projects/{entity}/{project}/chunks"
 MAX_BATCH = 256  # chunks in one POST /chunks
 MAX_QUERY = 10_000  # digests in one "which do you lack?"

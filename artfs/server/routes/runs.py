@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict
 from ...core.names import parse_artifact_path
 from ...core.records import to_dict
 from ..auth import Caller, StoreDep
+from ..routing import JSONRoute
 
-router = APIRouter(prefix="/api/v1", tags=["runs"])
+router = APIRouter(prefix="/api/v1", tags=["runs"], route_class=JSONRoute)
 Json = dict[str, Any]
 
 

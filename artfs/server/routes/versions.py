@@ -20,8 +20,9 @@ from ...core.records import CommitResult, to_dict
 from ...store.access import Principal
 from ...store.gc import DEFAULT_GRACE_S
 from ..auth import Caller, StoreDep
+from ..routing import JSONRoute
 
-router = APIRouter(prefix="/api/v1", tags=["versions"])
+router = APIRouter(prefix="/api/v1", tags=["versions"], route_class=JSONRoute)
 ARTIFACT = "/projects/{entity}/{project}/artifacts/{artifact}"
 VERSION = ARTIFACT + "/versions/{alias}"
 Json = dict[str, Any]

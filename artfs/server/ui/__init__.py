@@ -1,4 +1,5 @@
-"""The web UI (DESIGN §8): server-rendered pages over the Backend protocol, at ``/ui/``.
+"""The web UI (docs/OPERATIONS.md, "The web UI"): server-rendered pages over the Backend
+protocol, at ``/ui/``.
 
 Every page reads and edits through a ``LocalBackend`` bound to the person looking (the owner
 of the API key in the session cookie, or the local user under ``artfs ui``), so the store's

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
 from ...client.backend import Backend
-from ...core.errors import ArtfsError, InvalidName, Unauthenticated
+from ...core.errors import ArtfsError, InvalidArgument, InvalidName, Unauthenticated
 from ...core.names import LATEST, ArtifactPath, check_settable_alias
 from ..routes.versions import VersionPath
 from .files import MAX_TREE_FILES, entry_details, file_tree
@@ -59,19 +59,19 @@ def json_or_text(text: str) -> Any:
     """A metadata value typed in a form: JSON if it parses (``3``, ``true``, ``[1]``), else
     the text itself."""
     if len(text) > MAX_VALUE:
-        raise InvalidName(f"a metadata value typed here is at most {MAX_VALUE} characters")
+        raise InvalidArgument(f"a metadata value typed here is at most {MAX_VALUE} characters")
     try:
         return json.loads(text)
     except ValueError:
         return text
     except RecursionError:
-        raise InvalidName("the metadata value is nested too deeply") from None
+        raise InvalidArgument("the metadata value is nested too deeply") from None
 
 
 def _key(form: Mapping[str, str]) -> str:
     key = form.get("key", "").strip()
     if not key or len(key) > MAX_KEY:
-        raise InvalidName(f"a metadata key is 1 to {MAX_KEY} characters")
+        raise InvalidArgument(f"a metadata key is 1 to {MAX_KEY} characters")
     return key
 
 
