@@ -1,10 +1,10 @@
 """How a file's bytes get from verified chunks into a file (``get``, ``download``).
 
-A chunk's bytes come from the embedded store's own file, read in place (DESIGN §1: the store
-is its own cache, so nothing is copied into the chunk cache), or else from the chunk cache,
-fetched first. Either way they are hashed from the very mapping they are then copied from
-(hash-while-copy: each byte is read once), and the chunks of a big file are written by
-several threads at once, each at its offset.
+A chunk's bytes come from the embedded store's own file, read in place (the store is its own
+cache, docs/SEMANTICS.md "Reads": nothing is copied into the chunk cache), or else from the
+chunk cache, fetched first. Either way they are hashed from the very mapping they are then
+copied from (hash-while-copy: each byte is read once), and the chunks of a big file are
+written by several threads at once, each at its offset.
 
 The link mode (``artfs get --link``) chooses how a verified chunk becomes the file:
 

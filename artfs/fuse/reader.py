@@ -1,16 +1,16 @@
 """Lazy reads: a read opens only the chunks it touches.
 
-On the embedded store a chunk is read in place, from the store's own file (DESIGN §1: the
-store is its own cache; nothing is copied into the chunk cache). Elsewhere (a server, an
-encrypted store) it is fetched into the shared chunk cache. Either way the file is checked
-against its digest before its first byte is served: an in-place file once per daemon (it
-is remembered by its device, inode, size and mtime, so reopening it costs no hashing), a
-cached one each time the daemon opens it (``ChunkCache.open_chunk``: a corrupt one is
-fetched once more, then reads fail with EIO). Then the file is kept open, so a read that
-hits an open chunk is one ``os.pread`` in the handler, with no thread hop; so is reopening
-an in-place file checked before, and checking a small cached one. Opening a new in-place
-file (the disk may have to be read), hashing and fetching run on worker threads, one task
-per chunk however many readers wait for it.
+On the embedded store a chunk is read in place, from the store's own file (the store is its
+own cache, docs/SEMANTICS.md "Reads": nothing is copied into the chunk cache). Elsewhere (a
+server, an encrypted store) it is fetched into the shared chunk cache. Either way the file
+is checked against its digest before its first byte is served: an in-place file once per
+daemon (it is remembered by its device, inode, size and mtime, so reopening it costs no
+hashing), a cached one each time the daemon opens it (``ChunkCache.open_chunk``: a corrupt
+one is fetched once more, then reads fail with EIO). Then the file is kept open, so a read
+that hits an open chunk is one ``os.pread`` in the handler, with no thread hop; so is
+reopening an in-place file checked before, and checking a small cached one. Opening a new
+in-place file (the disk may have to be read), hashing and fetching run on worker threads,
+one task per chunk however many readers wait for it.
 
 Readers get their next bytes opened ahead of them: within a file, the next chunks, in a
 window that grows with the sequential run they have read (a reader of the first megabyte of

@@ -248,9 +248,9 @@ class Chunks:
 
     def chunk_paths(self, caller: Principal, digests: Sequence[str]) -> dict[str, Path]:
         """The files holding exactly these chunks' bytes, for readers that read them in place
-        (DESIGN §1: the embedded store is its own cache): only chunks the caller can read, and
-        only where the blob store keeps plain files (not S3, not encrypted files). Chunks left
-        out are read through ``read_chunk``."""
+        (the embedded store is its own cache, docs/SEMANTICS.md "Reads"): only chunks the
+        caller can read, and only where the blob store keeps plain files (not S3, not
+        encrypted files). Chunks left out are read through ``read_chunk``."""
         found = {}
         for digest in self.readable_chunks(caller, digests):
             path = self.blobs.local_path(digest)
