@@ -93,6 +93,7 @@ def test_killed_put_leaves_no_version_and_resumes(store_env, tmp_path):
     assert tree_digests(tmp_path / "out") == tree_digests(data)
 
 
+@pytest.mark.parametrize("store_env", ["server"], indirect=True)  # (embedded: no cache)
 def test_killed_get_leaves_cache_consistent(store_env, tmp_path):
     small = {"ARTFS_CHUNK_SIZE": "64KiB"}
     data = write_tree(tmp_path / "big", {f"f{i}.bin": os.urandom(2 << 20) for i in range(24)})
@@ -207,17 +208,18 @@ def test_full_disk_during_put_loses_nothing(embedded, tmp_path, tiny_disk):
     assert tree_digests(tmp_path / "out") == tree_digests(small)
 
 
-def test_full_cache_disk_during_get_loses_nothing(embedded, tmp_path, tiny_disk):
+@pytest.mark.parametrize("store_env", ["server"], indirect=True)  # (embedded: no cache)
+def test_full_cache_disk_during_get_loses_nothing(store_env, tmp_path, tiny_disk):
     env = {"ARTFS_CACHE_DIR": str(tiny_disk / "cache")}
     big = write_tree(tmp_path / "big", {f"f{i}": os.urandom(1 << 20) for i in range(8)})
-    embedded.cli("put", big, "-n", "proj/d", extra_env=env)
-    proc = embedded.cli("get", "proj/d", "--root", tmp_path / "out", check=False, extra_env=env)
+    store_env.cli("put", big, "-n", "proj/d", extra_env=env)
+    proc = store_env.cli("get", "proj/d", "--root", tmp_path / "out", check=False, extra_env=env)
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "No space left on device" in proc.stderr
     assert_chunks_verify(tiny_disk / "cache" / "chunks")
     assert list((tiny_disk / "cache" / "tmp").iterdir()) == []
-    embedded.cli("cache", "cleanup", "0", extra_env=env)
-    embedded.cli("get", "proj/d", "--root", tmp_path / "out", "--prefix", "f1", extra_env=env)
+    store_env.cli("cache", "cleanup", "0", extra_env=env)
+    store_env.cli("get", "proj/d", "--root", tmp_path / "out", "--prefix", "f1", extra_env=env)
     assert (tmp_path / "out" / "f1").read_bytes() == (big / "f1").read_bytes()
 
 
