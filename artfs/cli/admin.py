@@ -14,6 +14,7 @@ from ..core.config import config_file_path, load_config
 from ..core.errors import ArtfsError
 from ..core.names import parse_project_path
 from ..core.records import KeyInfo
+from .context import command_client
 from .output import table, when
 from .storeadmin import encryption_key, migrate, reencrypt
 
@@ -47,9 +48,7 @@ def login(url: str, key: str | None) -> None:
 @click.pass_context
 def whoami(ctx: click.Context) -> None:
     """Show who the configured store takes you for."""
-    from ..client.client import Client
-
-    client = ctx.find_object(Client) or ctx.ensure_object(Client)
+    client = command_client(ctx)
     me = client.backend.whoami()
     where = me.get("url") or f"the embedded store in {client.config.home}"
     click.echo(f"{me['user']} at {where}" + (" (server admin)" if me.get("admin") else ""))

@@ -6,29 +6,20 @@ import json
 import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from ..core.errors import ArtfsError, ArtfsWarning, InvalidName
 from ..core.names import LATEST, check_settable_alias, parse_project_path
 from ..core.records import VersionInfo, to_dict
+from .context import command_client
 from .output import parse_duration, size, table, when
-
-if TYPE_CHECKING:
-    from ..client.client import Client
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _echo_json(**fields: object) -> None:
     click.echo(json.dumps(fields, indent=2, sort_keys=True))
-
-
-def _client(ctx: click.Context) -> Client:
-    from ..client.client import Client
-
-    return ctx.find_object(Client) or ctx.ensure_object(Client)
 
 
 def _metadata(pairs: tuple[str, ...], blob: str | None) -> dict[str, object]:
@@ -77,7 +68,7 @@ def put(
     """Log a file or directory as the next version of an artifact."""
     from ..client.artifact import Artifact
 
-    client = _client(ctx)
+    client = command_client(ctx)
     path = client.path(name or local.resolve().name)
     art = Artifact(path.artifact, type_, description, _metadata(meta_pairs, meta_json))
     with warnings.catch_warnings(record=True) as told:
@@ -137,7 +128,7 @@ def get(
     """Materialize a version's files under --root (default ./artifacts/NAME:vN)."""
     from ..client.artifact import Artifact
 
-    client = _client(ctx)
+    client = command_client(ctx)
     info, manifest = client.backend.manifest(client.path(name))
     art = Artifact._logged(client, info, manifest)
     target = root or art.default_root()
@@ -168,7 +159,7 @@ def get(
 @click.pass_context
 def ls(ctx: click.Context, path: str | None, entity: str | None, deleted: bool) -> None:
     """List projects, a project's artifacts, or an artifact's versions."""
-    client = _client(ctx)
+    client = command_client(ctx)
     parts = path.split("/") if path else []
     if not parts:
         projects = client.backend.list_projects(entity)
@@ -242,7 +233,7 @@ def _describe(info: VersionInfo) -> list[tuple[str, object]]:
 @click.pass_context
 def show(ctx: click.Context, name: str, files: bool, as_json: bool) -> None:
     """Describe one version."""
-    client = _client(ctx)
+    client = command_client(ctx)
     path = client.path(name)
     if files:
         info, manifest = client.backend.manifest(path)
@@ -271,7 +262,7 @@ def alias() -> None:
 @click.pass_context
 def alias_set(ctx: click.Context, name: str, aliases: tuple[str, ...]) -> None:
     """Point ALIASES at version NAME:vN (moving them from other versions)."""
-    client = _client(ctx)
+    client = command_client(ctx)
     for label in aliases:
         check_settable_alias(label)
     info = client.backend.resolve(client.path(name))
@@ -285,7 +276,7 @@ def alias_set(ctx: click.Context, name: str, aliases: tuple[str, ...]) -> None:
 @click.pass_context
 def alias_rm(ctx: click.Context, name: str, aliases: tuple[str, ...]) -> None:
     """Remove ALIASES from artifact NAME."""
-    client = _client(ctx)
+    client = command_client(ctx)
     base = client.path(name.partition(":")[0])
     for label in aliases:
         if label == LATEST:
@@ -303,7 +294,7 @@ def alias_rm(ctx: click.Context, name: str, aliases: tuple[str, ...]) -> None:
 @click.pass_context
 def rm(ctx: click.Context, name: str, delete_aliases: bool, unaliased: bool) -> None:
     """Delete a version (NAME:vN), or with --unaliased all unaliased versions of NAME."""
-    client = _client(ctx)
+    client = command_client(ctx)
     path = client.path(name)
     if unaliased:
         if ":" in name:
@@ -336,7 +327,7 @@ def lineage(ctx: click.Context, name: str, depth: int, fmt: str) -> None:
     """Draw the runs and versions around NAME: who logged it, who used it, and onwards."""
     from ..client.lineage import lineage as lineage_graph
 
-    client = _client(ctx)
+    client = command_client(ctx)
     graph = lineage_graph(client.backend, client.path(name), depth)
     click.echo(graph.to_dot() if fmt == "dot" else graph.to_text() or f"{name}: no runs recorded")
 
@@ -351,7 +342,7 @@ def lineage(ctx: click.Context, name: str, depth: int, fmt: str) -> None:
 @click.pass_context
 def gc(ctx: click.Context, grace: str) -> None:
     """Delete expired versions and chunks no version uses."""
-    report = _client(ctx).backend.gc(parse_duration(grace))
+    report = command_client(ctx).backend.gc(parse_duration(grace))
     for line in report.details:
         click.echo(line)
     click.echo(

@@ -15,14 +15,8 @@ from .output import fail
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="artfs")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli() -> None:
     """artfs: versioned, deduplicated artifacts, also as files through a mount."""
-    if ctx.invoked_subcommand in CLIENT_COMMANDS:
-        from ..client.client import Client
-
-        ctx.obj = Client()
-        ctx.call_on_close(ctx.obj.close)
 
 
 for command in (data.put, data.get, data.ls, data.show, data.alias, data.rm, data.gc, data.lineage):
@@ -32,7 +26,6 @@ for command in (server.server, ui.ui, admin.login, admin.whoami, admin.admin):
     cli.add_command(command)
 for command in (mount.mount, mount.umount, mount.warm, staging.commit, staging.status):
     cli.add_command(command)
-CLIENT_COMMANDS = {"put", "get", "ls", "show", "alias", "rm", "gc", "lineage", "whoami", "warm"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import click
 
 from ..core.sizes import parse_size
-from .data import JSON_OPTION, _client
+from .context import command_client
+from .data import JSON_OPTION
 from .output import parse_duration, size
 from .staging import print_reports
 
@@ -204,7 +205,7 @@ def umount(mountpoint: str, lazy: bool, timeout: float, as_json: bool) -> None:
 @click.pass_context
 def warm(ctx: click.Context, name: str, path_prefix: str | None) -> None:
     """Fetch a version's chunks into the local cache, so reads through a mount are local."""
-    client = _client(ctx)
+    client = command_client(ctx)
     info, manifest = client.backend.manifest(client.path(name))
     stats = client.prefetch(info, manifest, path_prefix, progress=None)
     click.echo(
