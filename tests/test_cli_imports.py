@@ -1,6 +1,6 @@
 """Quick commands import only what they use: no web server, S3 or FUSE libraries for ``ls``,
-nothing of the store for ``--help``, a command's included (issue 14). The property is checked, not a time; the
-times are in bench/cli_start.py."""
+nothing of the store for ``--help``, a command's included (issue 14). The property is
+checked, not a time; the times are in bench/cli_start.py."""
 
 from __future__ import annotations
 

@@ -79,6 +79,7 @@ def test_a_walk_through_small_files_is_served_ahead(store_env: StoreEnv) -> None
     assert stats["read_errors"] == 0
     if store_env.kind == "embedded":
         assert stats["readahead_chunks"] >= 100  # nearly every file was prefetched
+        assert stats["checked_ahead"] >= 60  # and checked before its reader came
         assert stats["in_place_chunks"] == 120 and cached_chunks(store_env) == []
         assert stats["locate_calls"] <= 20
     else:  # fetched in batches ahead of the reader (which may catch up): each chunk once

@@ -305,28 +305,28 @@ class ChunkFiles:
         self.nursery.start_soon(self._prefetch_files, todo)
 
     async def _prefetch_files(self, chunks: Sequence[tuple[str, int]]) -> None:
-        assert self.nursery is not None
+        """Locate the chunks, then check the in-place ones and fetch the others, each group
+        in one worker-thread call (a thread hop per chunk would cost the handlers' thread
+        more than the check saves readers)."""
         try:
             await self.locate([d for d, _ in chunks])
             remote = [d for d, _ in chunks if self._paths.get(d) is None]
             if remote:
                 await trio.to_thread.run_sync(self._fetch_batch, remote, limiter=self._background)
-        except BaseException:
-            self._pending -= len(chunks)
-            raise
-        for digest, size in chunks:
-            path = self._paths.get(digest)
-            if path is None:
-                self._pending -= 1
-            else:
-                self.nursery.start_soon(self._check_ahead, digest, size, path)
-
-    async def _check_ahead(self, digest: str, size: int, path: Path) -> None:
-        try:
-            with contextlib.suppress(pyfuse3.FUSEError):  # (logged; a reader gets the error)
-                await self.check(digest, size, path, self._background)
+            local: list[tuple[str, int, Path]] = []
+            for digest, size in chunks:
+                path = self._paths.get(digest)
+                if path is not None and digest not in self._checked:
+                    local.append((digest, size, path))
+            if local:
+                checked = await trio.to_thread.run_sync(
+                    _check_files, local, limiter=self._background
+                )
+                self._checked.update(checked)
+                self.stats.in_place_checks += len(checked)
+                self.stats.checked_ahead += len(checked)
         finally:
-            self._pending -= 1
+            self._pending -= len(chunks)
 
     def _fetch_batch(self, digests: list[str]) -> None:
         """Fetch the chunks the cache lacks into it, in one call; each is verified as it is
@@ -389,6 +389,21 @@ def _check_file(path: Path, digest: str, size: int) -> Identity | None:
         return _identity(fd)
     finally:
         os.close(fd)
+
+
+def _check_files(chunks: Sequence[tuple[str, int, Path]]) -> dict[str, Identity]:
+    """``_check_file`` for each chunk, ahead of its readers: those that pass, by digest
+    (one that fails is left for its reader, who gets the error)."""
+    checked = {}
+    for digest, size, path in chunks:
+        try:
+            identity = _check_file(path, digest, size)
+        except (DigestMismatch, OSError) as exc:
+            log.warning("prefetching: %s", exc)
+            continue
+        if identity is not None:
+            checked[digest] = identity
+    return checked
 
 
 def _as_blocks(data: bytes) -> tuple[bytes]:

@@ -36,6 +36,7 @@ class MountStats:
         self.readahead_chunks = 0
         self.in_place_chunks = 0  # opened where the embedded store keeps them (no cache copy)
         self.in_place_checks = 0  # of those, hashed (once per chunk per daemon)
+        self.checked_ahead = 0  # of those checks, made ahead of the reader (prefetching)
         self.locate_calls = 0  # store calls asking where chunks are (one per batch)
         self.read_errors = 0
         self.writes = 0
@@ -75,6 +76,7 @@ class MountStats:
             "readahead_chunks": self.readahead_chunks,
             "in_place_chunks": self.in_place_chunks,
             "in_place_checks": self.in_place_checks,
+            "checked_ahead": self.checked_ahead,
             "locate_calls": self.locate_calls,
             "read_errors": self.read_errors,
             "writes": self.writes,
