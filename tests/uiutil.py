@@ -17,6 +17,7 @@ from pathlib import Path
 
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -201,7 +202,17 @@ def click(driver: WebDriver, element: WebElement) -> None:
     """Click something that loads another page, and wait until it has."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 15).until(lambda _: _left(page))
+
+
+def _left(page: WebElement) -> bool:
+    """Whether ``page`` is no longer the document (``staleness_of``, also when chromedriver
+    says so mid-navigation as "Node ... does not belong to the document")."""
+    try:
+        page.is_enabled()
+    except WebDriverException:
+        return True
+    return False
 
 
 def heading(driver: WebDriver) -> str:
