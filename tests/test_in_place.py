@@ -18,7 +18,7 @@ import pytest
 from artfs.core.digest import digest_bytes
 
 from .conftest import StoreEnv, _base_env
-from .util import dir_bytes, tree_digests, write_tree
+from .util import ARTFS, dir_bytes, tree_digests, write_tree
 
 SMALL_CHUNKS = str(64 << 10)
 
@@ -87,14 +87,37 @@ def test_a_corrupt_store_chunk_fails_get_in_one_line(embedded: StoreEnv) -> None
     assert not (embedded.tmp / "out" / "one.bin").exists()
 
 
+# root without the capabilities that let it write into read-only files (as a user is)
+_AS_A_USER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+
+
+def _get_as_a_user(store_env: StoreEnv, root: Path) -> subprocess.CompletedProcess[str]:
+    args = [ARTFS, "get", "proj/t", "--root", str(root), "--json", "--link", "hardlink"]
+    proc = subprocess.run(
+        [*_AS_A_USER, *args] if os.geteuid() == 0 else args,
+        env=store_env.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def test_hard_links_share_the_stored_file_read_only(store_env: StoreEnv) -> None:
     """Files of one chunk are linked to the stored copy (the store's file, or the cache's from
-    a server) and made read-only; files of several chunks are copied, with a note."""
+    a server) and made read-only; files of several chunks and executables are copied, with
+    a note; a second get leaves the links (and the stored copy's mtime) alone."""
     data = _tree(store_env)
+    (data / "run.sh").write_text("#!/bin/sh\n")
+    (data / "run.sh").chmod(0o755)
+    store_env.cli("put", data, "-n", "proj/t", extra_env={"ARTFS_CHUNK_SIZE": SMALL_CHUNKS})
     out = store_env.tmp / "out"
-    got = _get(store_env, "proj/t", out, "--link", "hardlink")
+    got = _get_as_a_user(store_env, out)
     assert tree_digests(out) == tree_digests(data)
     assert "hard links are made only for files of one chunk" in got.stderr
+    assert "executable files are copied" in got.stderr
+    assert os.access(out / "run.sh", os.X_OK) and (out / "run.sh").stat().st_nlink == 1
     digest = _entries(store_env)["one.bin"]["digest"]
     stored = (
         _chunk_file(store_env, digest)
@@ -106,12 +129,29 @@ def test_hard_links_share_the_stored_file_read_only(store_env: StoreEnv) -> None
     assert stat.S_IMODE(linked.st_mode) & 0o222 == 0  # nobody may write it in place
     copied = (out / "sub/multi.bin").stat()
     assert copied.st_nlink == 1 and stat.S_IMODE(copied.st_mode) & 0o200
+    stored_mtime = stored.stat().st_mtime_ns
     # replacing the linked file (what editors and tools do) leaves the stored copy alone
     (out / "one.bin").unlink()
     (out / "one.bin").write_bytes(b"edited")
     assert digest_bytes(stored.read_bytes()) == digest
-    again = _get(store_env, "proj/t", store_env.tmp / "again", "--link", "hardlink")
-    assert json.loads(again.stdout)["stats"]["files_written"] == 3
+    again = _get_as_a_user(store_env, out)
+    assert json.loads(again.stdout)["stats"]["files_written"] == 1  # the edited file only
+    assert (out / "one.bin").stat().st_ino == stored.stat().st_ino
+    if store_env.kind == "embedded":  # (the cache keeps its last use as its files' mtime)
+        assert stored.stat().st_mtime_ns == stored_mtime
+
+
+def test_root_gets_copies_not_links_it_could_write_through(embedded: StoreEnv) -> None:
+    """Modes do not stop root: a hard link root could write into would let one ``cp`` over
+    a file corrupt the stored copy, so root gets copies, with a note."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: as another user the links are kept (the test above)")
+    data = _tree(embedded)
+    out = embedded.tmp / "out"
+    got = _get(embedded, "proj/t", out, "--link", "hardlink")
+    assert tree_digests(out) == tree_digests(data)
+    assert "may write into a read-only file (root): files copied instead" in got.stderr
+    assert (out / "one.bin").stat().st_nlink == 1
 
 
 def test_reflink_falls_back_to_copies_with_a_note(embedded: StoreEnv) -> None:

@@ -48,11 +48,6 @@ class Backend(Protocol):
         is its own cache); chunks left out go through the cache. A server answers {}."""
         ...
 
-    def read_chunks(self, digests: Sequence[str]) -> Iterator[tuple[str, bytes]]:
-        """Whole chunks as (digest, bytes), unverified, in one round trip where the backend
-        can (prefetching small files); chunks left out are read through ``read_chunk``."""
-        ...
-
     def expect_reads(self, digests: Sequence[str]) -> None:
         """A hint, not a store call: these chunks are about to be read (a backend reading
         through presigned URLs gets theirs in one round trip)."""

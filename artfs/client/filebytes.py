@@ -16,8 +16,10 @@ The link mode (``artfs get --link``) chooses how a verified chunk becomes the fi
 - ``hardlink``: a file of one chunk becomes a hard link to the chunk's file (the store's, or
   the cache's on a remote store) and is made read-only, for everyone: the file *is* the
   stored copy, so making it writable and editing it in place would corrupt that chunk for
-  every version that holds it (reads verify and refuse it, but its bytes are lost). Files of
-  several chunks, and chunks on another filesystem than the target, are copied, with a note.
+  every version that holds it (reads verify and refuse it, but its bytes are lost). So a
+  link is kept only where this process cannot write into it (not for root, whom modes do
+  not stop), and it keeps the stored copy's mode and mtime: executable files, files of
+  several chunks, and chunks on another filesystem than the target are copied, with a note.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pathlib import Path
 
 from ..core.chunking import ChunkRef, chunk_offsets, read_checked
 from ..core.errors import ArtfsError, DigestMismatch
-from ..core.manifest import ManifestEntry
+from ..core.manifest import EXEC_MODE, ManifestEntry
 from .backend import Backend
 from .cache import ChunkCache
 
@@ -111,11 +113,13 @@ class ChunkSource:
     def link(self, entry: ManifestEntry, folder: int, name: str) -> bool:
         """In ``hardlink`` mode, make ``name`` in directory ``folder`` a hard link to the
         entry's one verified chunk file; False where the file is to be written instead."""
-        if self.link_mode != "hardlink":
+        if self.link_mode != "hardlink" or not entry.chunks:
             return False
         if len(entry.chunks) != 1:
-            if entry.chunks:
-                self._note("hard links are made only for files of one chunk: bigger files copied")
+            self._note("hard links are made only for files of one chunk: bigger files copied")
+            return False
+        if entry.mode == EXEC_MODE:
+            self._note("executable files are copied (a hard link has the stored copy's mode)")
             return False
         return self._hard_link(entry.chunks[0], folder, name)
 
@@ -152,9 +156,9 @@ class ChunkSource:
     def _hard_link(self, chunk: ChunkRef, folder: int, name: str) -> bool:
         if not self._can_share:
             return False
-        with self.verified(chunk) as (_, _, source):
-            try:
-                os.link(source, name, dst_dir_fd=folder)
+        with self.verified(chunk) as (fd, _, source):
+            try:  # (the checked file itself, by its descriptor, not whatever has its name now)
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder, follow_symlinks=True)
             except OSError as exc:
                 if exc.errno not in _CANNOT_SHARE:
                     raise
@@ -166,6 +170,14 @@ class ChunkSource:
                 return False
         with contextlib.suppress(PermissionError):  # (not ours: not writable by us either)
             os.chmod(name, READ_ONLY, dir_fd=folder)  # the stored copy's own mode: no edit in place
+        if os.access(name, os.W_OK, dir_fd=folder, effective_ids=True):
+            os.unlink(name, dir_fd=folder)
+            self._can_share = False
+            self._note(
+                "hard links are not kept where this user may write into a read-only file "
+                "(root): files copied instead"
+            )
+            return False
         return True
 
     def _note(self, text: str) -> None:

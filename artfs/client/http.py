@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import requests
 
-from ..core.errors import ArtfsError, NotFound, error_from_payload
+from ..core.errors import ArtfsError, error_from_payload
 from ..core.manifest import Manifest
 from ..core.names import ArtifactPath
 from ..core.records import (
@@ -167,16 +167,6 @@ class HttpBackend:
 
     def chunk_paths(self, digests: Sequence[str]) -> dict[str, Path]:
         return {}  # the server's files are not on this machine
-
-    def read_chunks(self, digests: Sequence[str]) -> Iterator[tuple[str, bytes]]:
-        """One after the other, their presigned URLs asked for in one round trip."""
-        self.expect_reads(digests)
-        for digest in digests:
-            try:
-                data = b"".join(self.read_chunk(digest))
-            except NotFound:
-                continue
-            yield digest, data
 
     # -- versions ---------------------------------------------------------------------------
 

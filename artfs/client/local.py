@@ -77,9 +77,6 @@ class LocalBackend:
     def chunk_paths(self, digests: Sequence[str]) -> dict[str, Path]:
         return self.store.chunks.chunk_paths(self.caller, digests)
 
-    def read_chunks(self, digests: Sequence[str]) -> Iterator[tuple[str, bytes]]:
-        return self.store.chunks.read_chunks(self.caller, digests)
-
     def expect_reads(self, digests: Sequence[str]) -> None:
         """Nothing to prepare: the store is read in-process."""
 

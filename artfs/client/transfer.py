@@ -339,7 +339,8 @@ def materialize(
             dest, entry, hash_cache, chunk_size, st
         ):
             return False
-        if entry.mtime_ns is not None and entry.mtime_ns != st.st_mtime_ns:
+        shared = entry.kind == FILE and st.st_nlink > 1  # (a hard link keeps the inode's mtime)
+        if entry.mtime_ns is not None and entry.mtime_ns != st.st_mtime_ns and not shared:
             untimed.append(entry)
         return True
 

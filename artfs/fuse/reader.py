@@ -4,7 +4,7 @@ On the embedded store a chunk is read in place, from the store's own file (the s
 own cache, docs/SEMANTICS.md "Reads": nothing is copied into the chunk cache). Elsewhere (a
 server, an encrypted store) it is fetched into the shared chunk cache. Either way the file
 is checked against its digest before its first byte is served: an in-place file once per
-daemon (it is remembered by its device, inode, size and mtime, so reopening it costs no
+daemon (it is remembered by its device, inode, size, mtime and ctime, so reopening it costs no
 hashing), a cached one each time the daemon opens it (``ChunkCache.open_chunk``: a corrupt
 one is fetched once more, then reads fail with EIO). Then the file is kept open, so a read
 that hits an open chunk is one ``os.pread`` in the handler, with no thread hop; so is
@@ -17,7 +17,8 @@ window that grows with the sequential run they have read (a reader of the first 
 a big file costs one chunk, a reader of all of it never waits); across files, when a reader
 walks a version's files in path order (``cat *``, ``tar``, a data loader without
 shuffling), the first chunks of the next files, located in one store call and, when they
-come from a server, fetched in one ``Backend.read_chunks`` call. A reader that jumps to a
+come from a server, fetched with their URLs asked for in one round trip
+(``Backend.expect_reads``). A reader that jumps to a
 file locates the files around it in one call too, so reading a version's files in random
 order asks the store about each neighbourhood once, not each file.
 
@@ -84,7 +85,7 @@ EPOCH_FILES = 64  # files of a version read before random reads count as an epoc
 PREFETCH_FILES = 16  # a walk has the first chunks of up to this many next files opened...
 PREFETCH_BYTES = 32 << 20  # ...and up to this many bytes
 PREFETCH_PENDING = 64  # chunks waiting to be prefetched, at most
-Identity = tuple[int, int, int, int]  # a file's device, inode, size and mtime
+Identity = tuple[int, int, int, int, int]  # a file's device, inode, size, mtime and ctime
 
 
 class ChunkFile:
@@ -177,7 +178,7 @@ class ChunkFiles:
             found = await trio.to_thread.run_sync(self.backend.chunk_paths, wanted)
         except Exception as exc:  # (then through the cache, whose fetch reports the error)
             log.warning("cannot locate %d chunks in the store: %s", len(wanted), exc)
-            found = {}
+            return  # (read through the cache meanwhile; asked again next time)
         for digest in wanted:
             self._paths[digest] = found.get(digest)
 
@@ -295,7 +296,8 @@ class ChunkFiles:
     def prefetch_files(self, chunks: Sequence[tuple[str, int]]) -> None:
         """Make the first chunks of the files readers go to next ready, in the background:
         located in one store call; read in place, checked (once, as a reader would); else
-        fetched into the cache in one ``Backend.read_chunks`` call. Chunks open or checked
+        fetched into the cache, their presigned URLs asked for in one round trip
+        (``Backend.expect_reads``). Chunks open or checked
         already are skipped, and all of them while too many are pending."""
         todo = [(d, s) for d, s in chunks if d not in self._files and d not in self._checked]
         if self.nursery is None or not todo or self._pending >= PREFETCH_PENDING:
@@ -310,7 +312,7 @@ class ChunkFiles:
         more than the check saves readers)."""
         try:
             await self.locate([d for d, _ in chunks])
-            remote = [d for d, _ in chunks if self._paths.get(d) is None]
+            remote = [(d, s) for d, s in chunks if self._paths.get(d) is None]
             if remote:
                 await trio.to_thread.run_sync(self._fetch_batch, remote, limiter=self._background)
             local: list[tuple[str, int, Path]] = []
@@ -328,20 +330,20 @@ class ChunkFiles:
         finally:
             self._pending -= len(chunks)
 
-    def _fetch_batch(self, digests: list[str]) -> None:
-        """Fetch the chunks the cache lacks into it, in one call; each is verified as it is
-        written (one that fails is left for its reader to fetch again)."""
-        wanted = [d for d in digests if not self.cache.path(d).exists()]
+    def _fetch_batch(self, chunks: list[tuple[str, int]]) -> None:
+        """Fetch the chunks the cache lacks into it, each verified (and of its size) as it
+        is written; one that fails is left for its reader, who gets the error."""
+        wanted = [(d, s) for d, s in chunks if not self.cache.path(d).exists()]
         if not wanted:
             return
-        try:
-            for digest, data in self.backend.read_chunks(wanted):
-                try:
-                    self.cache.ensure(digest, functools.partial(_as_blocks, data))
-                except DigestMismatch as exc:
-                    log.warning("prefetched %s", exc)
-        except ArtfsError as exc:  # (each reader fetches its chunk and reports the error)
-            log.warning("prefetching %d chunks: %s", len(wanted), exc)
+        self.backend.expect_reads([d for d, _ in wanted])
+        for digest, size in wanted:
+            try:
+                self.cache.ensure(digest, functools.partial(self.backend.read_chunk, digest), size)
+            except (ArtfsError, OSError) as exc:  # (its reader fetches it and reports this)
+                log.warning("prefetching chunk %s: %s", digest, exc)
+                return
+            self.stats.fetched_ahead += 1
 
     def drop(self, digest: str) -> None:
         found = self._files.pop(digest, None)
@@ -360,8 +362,9 @@ class ChunkFiles:
 
 
 def _identity(fd: int) -> Identity:
+    """What tells a file from its replacement or a rewrite (ctime: no one can set it)."""
     st = os.fstat(fd)
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _reopen(path: Path, known: Identity) -> int | None:
@@ -384,9 +387,10 @@ def _check_file(path: Path, digest: str, size: int) -> Identity | None:
     except FileNotFoundError:
         return None
     try:
-        if read_checked(fd, digest, size) is None:
+        before = _identity(fd)
+        if read_checked(fd, digest, size) is None or _identity(fd) != before:
             raise DigestMismatch(f"the store's file {path} does not hold these bytes")
-        return _identity(fd)
+        return before
     finally:
         os.close(fd)
 
@@ -404,10 +408,6 @@ def _check_files(chunks: Sequence[tuple[str, int, Path]]) -> dict[str, Identity]
         if identity is not None:
             checked[digest] = identity
     return checked
-
-
-def _as_blocks(data: bytes) -> tuple[bytes]:
-    return (data,)
 
 
 class OpenFile:

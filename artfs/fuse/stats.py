@@ -37,6 +37,7 @@ class MountStats:
         self.in_place_chunks = 0  # opened where the embedded store keeps them (no cache copy)
         self.in_place_checks = 0  # of those, hashed (once per chunk per daemon)
         self.checked_ahead = 0  # of those checks, made ahead of the reader (prefetching)
+        self.fetched_ahead = 0  # chunks fetched into the cache ahead of the reader
         self.locate_calls = 0  # store calls asking where chunks are (one per batch)
         self.read_errors = 0
         self.writes = 0
@@ -77,6 +78,7 @@ class MountStats:
             "in_place_chunks": self.in_place_chunks,
             "in_place_checks": self.in_place_checks,
             "checked_ahead": self.checked_ahead,
+            "fetched_ahead": self.fetched_ahead,
             "locate_calls": self.locate_calls,
             "read_errors": self.read_errors,
             "writes": self.writes,

@@ -42,7 +42,6 @@ from .schema import artifacts, chunk_claims, chunks, projects, version_chunks, v
 from .states import DELETING, LIVE, LOST, STORED, UNVERIFIED, UPLOADING
 from .verify import Verifier
 
-READ_BATCH_BYTES = 64 << 20  # the most one read_chunks call returns
 VERIFY_ON_DEMAND_BYTES = 256 << 20  # read from the bucket for one "which do you lack?"
 
 
@@ -258,24 +257,6 @@ class Chunks:
                 found[digest] = path
         return found
 
-    def read_chunks(
-        self, caller: Principal, digests: Sequence[str], limit: int = READ_BATCH_BYTES
-    ) -> Iterator[tuple[str, bytes]]:
-        """Whole chunks the caller can read, up to ``limit`` bytes in all, as (digest, bytes):
-        one access check for a batch of small chunks (a reader walking through small files).
-        Chunks left out (unreadable, or past the limit) are read through ``read_chunk``."""
-        sizes = self.readable_chunks(caller, digests)
-        budget = limit
-        for digest in dict.fromkeys(digests):
-            size = sizes.get(digest)
-            if size is None or size > budget:
-                continue
-            budget -= size
-            try:
-                yield digest, b"".join(self.blobs.iter_read(digest))
-            except NotFound:
-                continue
-
     # -- what commits and deletions do inside their transactions ---------------------------
 
     def use(self, conn: Connection, caller: Principal, needed: Mapping[str, int]) -> set[int]:
@@ -357,7 +338,6 @@ class Chunks:
         for row in doomed:
             self.blobs.delete(row.digest)
         with self.db.write() as conn:
-            lock_chunks(conn, [r.id for r in doomed])
             lock_chunks(conn, [r.id for r in doomed])
             for part in batched([r.id for r in doomed]):
                 conn.execute(chunk_claims.delete().where(chunk_claims.c.chunk_id.in_(part)))
