@@ -245,6 +245,24 @@ def test_huge_and_deep_bodies_are_refused(team: Team, targets: dict[str, str]) -
     _assert_reads_answer(team, targets)
 
 
+def test_json_routes_beside_chunk_uploads_are_bounded_before_any_check(
+    team: Team, targets: dict[str, str]
+) -> None:
+    """Only the streamed chunk uploads may carry big bodies: the JSON routes beside them
+    (``.../chunks/uploads``, ``.../chunks/complete``) answer 413 to an announced huge body,
+    with or without a key, before anything reads it."""
+    host, port = team.server.url.removeprefix("http://").split(":")
+    base = f"{API}/projects/cv/open/chunks"
+    for path in (f"{base}/uploads", f"{base}/complete", f"{base}/not-a-digest"):
+        for auth in ("", f"Authorization: {team.headers('alice')['Authorization']}\r\n"):
+            with socket.create_connection((host, int(port)), timeout=30) as conn:
+                head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}"
+                size = f"Content-Type: application/json\r\nContent-Length: {1 << 40}\r\n\r\n"
+                conn.sendall((head + size + "{").encode())
+                assert conn.recv(4096).startswith(b"HTTP/1.1 413 "), (path, auth)
+    _assert_reads_answer(team, targets)
+
+
 def _assert_reads_answer(team: Team, targets: dict[str, str]) -> None:
     for url in (targets["version"], targets["commit"], targets["run"], targets["runs"]):
         answer = requests.get(url, headers=team.headers("alice"), timeout=30)

@@ -23,7 +23,12 @@ from ..core.records import MAX_JSON_BODY
 from .responses import error_response
 
 HANDOVER_BYTES = 1 << 20  # blocks reach the worker thread in about this size
-_UPLOAD = re.compile(r"/api/v1/projects/[^/]+/[^/]+/chunks(/[^/]+)?\Z")  # routes/chunks.py
+# the streamed chunk uploads of routes/chunks.py: POST .../chunks and PUT .../chunks/<digest>
+# (not .../chunks/uploads or .../chunks/complete, which are JSON)
+_UPLOAD = {
+    "POST": re.compile(r"/api/v1/projects/[^/]+/[^/]+/chunks\Z"),
+    "PUT": re.compile(r"/api/v1/projects/[^/]+/[^/]+/chunks/blake3:[0-9a-f]{64}\Z"),
+}
 
 
 class BodyLimit:
@@ -35,7 +40,8 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _UPLOAD.match(scope["path"]):
+        upload = scope["type"] == "http" and _UPLOAD.get(scope["method"])
+        if scope["type"] != "http" or (upload and upload.match(scope["path"])):
             await self.app(scope, receive, send)
             return
         too_large = f"the request body is larger than {self.limit} bytes"
