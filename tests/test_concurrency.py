@@ -185,3 +185,31 @@ def test_writers_deleters_gc_and_readers_never_lose_a_chunk(
         assert stored == used
     assert admin.missing_chunks(sorted(used)) == []
     assert "internal error" not in server.log.read_text()
+
+
+def test_a_stale_sweep_never_deletes_a_chunk_uploaded_again(tmp_path: Path) -> None:
+    """Two sweeps may hold one chunk (gc's and a deletion's). Once the first removed it, the
+    chunk can be uploaded again under a new row: the second, late sweep must leave that new
+    blob alone (it sweeps only rows still ``deleting``, locked)."""
+    import sqlalchemy as sa
+
+    from artfs.core.digest import digest_bytes
+    from artfs.store.schema import chunks
+    from artfs.store.service import Store
+
+    store = Store.open(tmp_path / "home")
+    try:
+        alice = store.admin.ensure_user("alice")
+        data = random.Random(8).randbytes(50_000)
+        digest = digest_bytes(data)
+        store.chunks.put_chunks(alice, "alice", "proj", [(digest, data)])
+        with store.db.write() as conn:
+            ids = conn.execute(sa.select(chunks.c.id).where(chunks.c.digest == digest)).scalars()
+            doomed = store.chunks.release(conn, list(ids))
+        assert [r.digest for r in doomed] == [digest]
+        assert store.chunks.sweep(doomed) == (1, len(data))  # the first sweep
+        store.chunks.put_chunks(alice, "alice", "proj", [(digest, data)])  # uploaded again
+        assert store.chunks.sweep(doomed) == (0, 0)  # the late one: nothing of it left
+        assert b"".join(store.chunks.read_chunk(alice, digest)) == data
+    finally:
+        store.close()

@@ -332,19 +332,29 @@ class Chunks:
         ]
 
     def sweep(self, doomed: Sequence[Row]) -> tuple[int, int]:
-        """Remove the blobs of chunks marked ``deleting``, then their rows and claims;
-        returns (chunks, bytes) removed. A crash in between leaves rows ``deleting``, which
-        the next gc sweeps."""
-        for row in doomed:
-            self.blobs.delete(row.digest)
-        with self.db.write() as conn:
-            lock_chunks(conn, [r.id for r in doomed])
-            for part in batched([r.id for r in doomed]):
-                conn.execute(chunk_claims.delete().where(chunk_claims.c.chunk_id.in_(part)))
-                conn.execute(
-                    chunks.delete().where(chunks.c.id.in_(part), chunks.c.state == DELETING)
-                )
-        return len(doomed), sum(int(r.size) for r in doomed)
+        """Remove chunks marked ``deleting``: blobs, then rows and claims, a batch at a time
+        with the rows locked, and only rows still ``deleting`` by then. Two sweeps may hold
+        one chunk (gc's and a deletion's): once the first removed it, the chunk may have been
+        uploaded again under a new row, and the second must not delete that new blob.
+        Returns (chunks, bytes) removed. A crash between the blobs and the rows leaves rows
+        ``deleting``, which the next gc sweeps."""
+        removed = freed = 0
+        for part in batched(sorted(r.id for r in doomed)):
+            with self.db.write() as conn:
+                lock_chunks(conn, part)
+                rows = conn.execute(
+                    sa.select(chunks.c.id, chunks.c.digest, chunks.c.size).where(
+                        chunks.c.id.in_(part), chunks.c.state == DELETING
+                    )
+                ).all()
+                for row in rows:
+                    self.blobs.delete(row.digest)
+                ids = [r.id for r in rows]
+                conn.execute(chunk_claims.delete().where(chunk_claims.c.chunk_id.in_(ids)))
+                conn.execute(chunks.delete().where(chunks.c.id.in_(ids)))
+            removed += len(rows)
+            freed += sum(int(r.size) for r in rows)
+        return removed, freed
 
 
 def claimed_ids(conn: Connection, caller: Principal, ids: Sequence[int]) -> set[int]:

@@ -106,18 +106,21 @@ class Collector:
         report.bytes_freed += freed
 
     def _sweep_orphans(self, cutoff: float, report: GcReport) -> None:
-        """Remove blobs that have no row, once older than the grace period."""
-        listed = [(d, m, s) for d, m, s in self.blobs.list() if m < cutoff]
-        with self.db.read() as conn:
-            known: set[str] = set()
-            for part in batched([d for d, _, _ in listed]):
-                known.update(
+        """Remove blobs that have no row, once older than the grace period. Each batch is
+        looked up again and deleted inside a write transaction: an upload commits its row
+        before it writes its blob, so on SQLite (one writer) a blob uploaded again meanwhile
+        is always kept; on PostgreSQL only a row committed between the lookup and the delete
+        of its batch is missed."""
+        listed = {d: s for d, m, s in self.blobs.list() if m < cutoff}
+        for part in batched(sorted(listed)):
+            with self.db.write() as conn:
+                known = set(
                     conn.execute(sa.select(chunks.c.digest).where(chunks.c.digest.in_(part)))
                     .scalars()
                     .all()
                 )
-        for digest, _, size in listed:
-            if digest not in known:
-                self.blobs.delete(digest)
-                report.chunks_deleted += 1
-                report.bytes_freed += size
+                for digest in part:
+                    if digest not in known:
+                        self.blobs.delete(digest)
+                        report.chunks_deleted += 1
+                        report.bytes_freed += listed[digest]
