@@ -17,7 +17,7 @@ import artfs
 from artfs.client.http import HttpBackend
 from artfs.core.chunking import ChunkRef
 from artfs.core.digest import digest_bytes, hex_of, verify_stream
-from artfs.core.errors import DigestMismatch, MissingChunks, NotFound
+from artfs.core.errors import DigestMismatch, MissingChunks, NotFound, PermissionDenied
 from artfs.core.manifest import Manifest, ManifestEntry
 from artfs.core.names import ArtifactPath
 
@@ -263,6 +263,20 @@ def test_a_commit_by_someone_else_checks_unverified_chunks_first(team, s3):
     with pytest.raises(MissingChunks):
         users["bob"].commit(ArtifactPath("t", "proj", "b"), "dataset", one_file(real))
     assert states(server) == {digest: "lost"}
+
+
+def test_a_commit_refused_for_its_project_checks_nothing(team, s3):
+    """Only a caller who may write into the project makes the server read the bucket: carol,
+    who may read the public project, is refused before alice's unverified chunk is checked."""
+    server, keys, users = team
+    server.admin().create_project("t", "pub", "public")
+    real, bogus = os.urandom(4000), os.urandom(4000)
+    digest = digest_bytes(real)
+    stage(server, keys["alice"], "t/pub", digest, bogus).raise_for_status()
+    users["alice"].commit(ArtifactPath("t", "pub", "a"), "dataset", one_file(real))
+    with pytest.raises(PermissionDenied):
+        users["carol"].commit(ArtifactPath("t", "pub", "b"), "dataset", one_file(real))
+    assert states(server) == {digest: "unverified"}  # not read: still alice's claim only
 
 
 def test_gc_checks_the_backlog_and_removes_stale_staging(team, s3, tmp_path):

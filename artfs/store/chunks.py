@@ -97,23 +97,19 @@ class Chunks:
             present, unchecked = self._visible(conn, caller, wanted, STORED)
             if not caller.anonymous:
                 touch_chunks(conn, sorted(r.id for r in present.values()))
-        affordable: list[Row] = []
-        budget = VERIFY_ON_DEMAND_BYTES
-        for row in [] if caller.anonymous else unchecked:
-            budget -= row.size
-            if budget < 0:
-                break
-            affordable.append(row)
-        relied = present.keys() - {r.digest for r in unchecked} | self._check(affordable)
+        checked = self._check([] if caller.anonymous else unchecked)
+        relied = present.keys() - {r.digest for r in unchecked} | checked
         return [d for d in wanted if d not in relied]
 
-    def vouch(self, caller: Principal, digests: Sequence[str]) -> None:
-        """Check the unverified chunks a commit by the caller would rely on without having
-        uploaded them; called before the commit's transaction, which then finds them live
-        (or missing)."""
-        if self.verifier is None:
+    def vouch(self, caller: Principal, entity: str, project: str, digests: Sequence[str]) -> None:
+        """Check the unverified chunks a commit by the caller into ``entity/project`` would
+        rely on without having uploaded them (up to ``VERIFY_ON_DEMAND_BYTES``); called
+        before the commit's transaction, which then finds them live (or missing). Only for
+        callers who may write there: nobody else makes the server read the bucket."""
+        if self.verifier is None or caller.anonymous:
             return
         with self.db.read() as conn:
+            self.projects.writable(conn, caller, entity, project, create=False)
             _, unchecked = self._visible(conn, caller, sorted(set(digests)), (UNVERIFIED,))
         self._check(unchecked)
 
@@ -137,7 +133,16 @@ class Chunks:
         return seen, [r for r in unverified if r.id not in own]
 
     def _check(self, rows: Sequence[Row]) -> set[str]:
-        return self.verifier.verify(rows) if self.verifier and rows else set()
+        """Verify these unverified chunks, the first ``VERIFY_ON_DEMAND_BYTES`` of them; the
+        digests found good (the rest stay unverified: missing to whoever asked)."""
+        affordable: list[Row] = []
+        budget = VERIFY_ON_DEMAND_BYTES
+        for row in rows:
+            budget -= row.size
+            if budget < 0:
+                break
+            affordable.append(row)
+        return self.verifier.verify(affordable) if self.verifier and affordable else set()
 
     def put_chunks(
         self, caller: Principal, entity: str, project: str, items: Sequence[tuple[str, Data]]

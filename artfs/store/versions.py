@@ -181,7 +181,7 @@ class Versions:
         """
         fields = VersionFields.check(type, description, metadata, aliases, tags, ttl)
         manifest.check()
-        self.chunks.vouch(caller, list(manifest.chunks()))
+        self.chunks.vouch(caller, path.entity, path.project, list(manifest.chunks()))
         with self.db.write() as conn:
             proj, art = self._target(conn, caller, path, fields)
             return self._commit(conn, caller, proj, art, manifest, fields, run, base)
@@ -216,7 +216,7 @@ class Versions:
             )
         fields = VersionFields.check(type, description, metadata, aliases, tags, ttl)
         manifest.check()
-        self.chunks.vouch(caller, list(manifest.chunks()))
+        self.chunks.vouch(caller, path.entity, path.project, list(manifest.chunks()))
         with self.db.write() as conn:
             proj, art = self._target(conn, caller, path, fields)
             same_id = sa.and_(
