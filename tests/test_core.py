@@ -32,6 +32,8 @@ from artfs.core.sizes import parse_size
         "a\nb",
         "a\x7fb",
         "x" * 256,
+        "lone\ud800surrogate",  # no bytes on disk have this name
+        "\udcc3\udcbf",  # escaped bytes that are UTF-8: the same name on disk as "ÿ"
         5,
         None,
     ],
@@ -41,7 +43,9 @@ def test_bad_paths_are_rejected(bad):
         check_path(bad)
 
 
-@pytest.mark.parametrize("good", ["a", "a/b/c.png", "spaces ok.txt", "ünï/cödé", "..a", "a..b"])
+@pytest.mark.parametrize(
+    "good", ["a", "a/b/c.png", "spaces ok.txt", "ünï/cödé", "..a", "a..b", "latin1-\udce9.txt"]
+)
 def test_good_paths_are_accepted(good, tmp_path):
     assert check_path(good) == good
     assert local_target(tmp_path, good).is_relative_to(tmp_path)
@@ -234,6 +238,23 @@ X = digest_bytes(b"x")
 def test_bad_manifests_are_rejected(entries, error):
     with pytest.raises(error):
         Manifest.from_json({"format": "artfs.manifest", "version": 2, "entries": entries})
+
+
+def test_references_refuse_control_characters_and_versions_their_size():
+    """A reference's texts join its identity's lines: a newline would let two references
+    share one identity. A version's size must fit the database (references count)."""
+    for ref, extra in (
+        ("http://h/a\nb", {"checksum": "etag", "etag": "e"}),
+        ("http://h/a", {"checksum": "etag", "etag": "e\nV"}),
+    ):
+        with pytest.raises(InvalidManifest, match="control characters"):
+            ManifestEntry.reference("r", ref, 1, extra).check()
+    huge = [
+        ManifestEntry.reference(f"r{i}", f"http://h/{i}", (1 << 60) - 1, {"checksum": "none"})
+        for i in range(8)
+    ]
+    with pytest.raises(InvalidManifest, match="at most"):
+        Manifest(huge).check()
 
 
 def test_a_chunk_listed_with_two_sizes_is_refused():

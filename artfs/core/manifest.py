@@ -26,7 +26,7 @@ from typing import Any
 from .chunking import ChunkRef, FileContent, file_digest
 from .digest import MAX_CHUNK_BYTES, check_digest, derived_digest
 from .errors import InvalidManifest
-from .paths import check_link, check_path
+from .paths import CONTROL_CHARS, check_link, check_path
 
 FORMAT_NAME = "artfs.manifest"
 FORMAT_VERSION = 2
@@ -35,6 +35,7 @@ FILE, LINK, DIR = "file", "link", "dir"
 KINDS = (FILE, LINK, DIR)
 FILE_MODE, EXEC_MODE = 0o644, 0o755  # a version keeps the executable bit, as git does
 MAX_FILE_BYTES = 1 << 60
+MAX_VERSION_BYTES = 1 << 62  # (sizes are 64-bit signed integers in the database)
 MAX_EXTRA_KEYS = 16
 MAX_EXTRA_TEXT = 1024
 _V1_FIELDS = {"size", "digest", "chunks", "ref", "extra"}  # all an entry of format 1 had
@@ -157,6 +158,9 @@ class ManifestEntry:
             raise InvalidManifest(
                 f"{self.path}: a reference must be a file://, http(s):// or s3:// URI"
             )
+        texts = [self.ref, *(v for v in self.extra.values() if isinstance(v, str))]
+        if any(CONTROL_CHARS.search(text) for text in texts):  # (they join its identity's lines)
+            raise InvalidManifest(f"{self.path}: a reference holds control characters")
         if self.chunks:
             raise InvalidManifest(f"{self.path}: a reference entry has no chunks")
         checksum = self.extra.get("checksum")
@@ -338,6 +342,8 @@ class Manifest:
         built the manifest through ``add``)."""
         for entry in self.entries.values():
             entry.check()
+        if self.size > MAX_VERSION_BYTES:
+            raise InvalidManifest(f"a version holds at most {MAX_VERSION_BYTES} bytes")
         self.check_tree()
         return self
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import InvalidPath
 
 MAX_PATH_BYTES = 4096
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")
 # The common case in one match: ASCII segments of 1-255 characters, none of them . or ..
 _SEGMENT = r"[^/\x00-\x1f\x7f]{1,255}"
 _PLAIN = re.compile(rf"(?:(?!\.\.?/){_SEGMENT}/)*(?!\.\.?\Z){_SEGMENT}\Z")
@@ -34,8 +34,10 @@ def check_path(path: object) -> str:
         raise InvalidPath(f"invalid path {path!r}: must be a non-empty string")
     if path.startswith("/"):
         raise InvalidPath(f"invalid path {path!r}: absolute paths are not allowed")
-    if _CONTROL.search(path):
+    if CONTROL_CHARS.search(path):
         raise InvalidPath(f"invalid path {path!r}: control characters are not allowed")
+    if not _one_name_on_disk(path):
+        raise InvalidPath(f"invalid path {path!r}: not the name of a file (bad surrogates)")
     if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
         raise InvalidPath(f"invalid path {path[:40]!r}...: longer than {MAX_PATH_BYTES} bytes")
     for segment in path.split("/"):
@@ -44,6 +46,17 @@ def check_path(path: object) -> str:
         if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
             raise InvalidPath(f"invalid path {path!r}: a name is longer than {MAX_SEGMENT_BYTES}")
     return path
+
+
+def _one_name_on_disk(path: str) -> bool:
+    """Whether ``path`` is one file name's bytes, as Python gives undecodable names
+    (``surrogateescape``), and no other path gives those bytes: a lone surrogate has none,
+    and escaped bytes that decode as UTF-8 are another path's."""
+    try:
+        raw = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return raw.decode("utf-8", "surrogateescape") == path
 
 
 def local_target(root: Path, path: str) -> Path:
@@ -77,7 +90,7 @@ def check_link(path: str, target: object) -> str:
         raise InvalidPath(
             f"{path}: a link target must be a non-empty string of at most {MAX_PATH_BYTES} bytes"
         )
-    if target.startswith("/") or _CONTROL.search(target):
+    if target.startswith("/") or CONTROL_CHARS.search(target):
         raise InvalidPath(f"{path}: link target {target!r} is absolute or has control characters")
     depth = path.count("/")
     descended = False
