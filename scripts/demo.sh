@@ -57,7 +57,10 @@ if command -v getfattr >/dev/null; then getfattr -d --absolute-names "$mnt/demo/
 python3 - "$mnt" <<'PY'
 import json, os, sys
 s = json.loads(os.getxattr(sys.argv[1], "user.artfs.stats"))
-print(f"daemon: {s['reads']} reads, {s['chunks_fetched']} chunks fetched (get had cached the rest)")
+print(
+    f"daemon: {s['reads']} reads; {s['in_place_chunks']} chunks read in place from the store"
+    f" (each checked once: {s['in_place_checks']}), {s['chunks_fetched']} copied into a cache"
+)
 PY
 artfs umount "$mnt"
 trap - EXIT
