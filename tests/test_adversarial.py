@@ -389,3 +389,28 @@ def test_a_spoiled_cache_is_never_served(
         assert m.stats()["chunks_corrupt"] == 2
     for digest in chunks:
         assert digest_bytes(_cached_chunk(api_env, digest).read_bytes()) == digest
+
+
+def test_an_upload_of_content_the_caller_cannot_see_is_written_like_new(tmp_path: Path) -> None:
+    """Whether another team already stores some content must not show in how an upload
+    goes: a chunk the caller cannot see is written (and synced) again, like a new one,
+    while a chunk it can see is only verified."""
+    from artfs.store.service import Store
+
+    store = Store.open(tmp_path / "home")
+    try:
+        alice, bob = store.admin.ensure_user("alice"), store.admin.ensure_user("bob")
+        store.projects.create_project(alice, "alice", "secret", "private")
+        store.projects.create_project(bob, "bob", "mine", "private")
+        data = b"a config only alice's project holds\n" * 100
+        digest = digest_bytes(data)
+        store.chunks.put_chunks(alice, "alice", "secret", [(digest, data)])
+        blob = store.chunks.chunk_paths(alice, [digest])[digest]
+        first = blob.stat().st_ino
+        store.chunks.put_chunks(alice, "alice", "secret", [(digest, data)])
+        assert blob.stat().st_ino == first  # hers: seen, only verified
+        store.chunks.put_chunks(bob, "bob", "mine", [(digest, data)])
+        assert blob.stat().st_ino != first  # not his to see: written again
+        assert b"".join(store.chunks.read_chunk(bob, digest)) == data
+    finally:
+        store.close()

@@ -178,11 +178,21 @@ class Chunks:
                 )
             touch_chunks(conn, [r.id for r in rows.values()])
             ids = {d: r.id for d, r in chunk_rows(conn, digests).items()}
+            seen = visible_chunk_ids(
+                conn, caller, [r.id for r in rows.values()], self.projects.anonymous_read
+            )
         stored: list[tuple[int, bool]] = []  # (size, newly written) per item
         for digest, data in items:
             row = rows.get(digest)
             # Written unless verified bytes are in place: verified bytes replace unverified ones.
-            if row is None or row.state != LIVE or not self.blobs.exists(digest):
+            # A chunk the caller cannot see is written again (the same bytes, atomically), so
+            # that an upload takes as long whether or not someone else stores the content.
+            if (
+                row is None
+                or row.state != LIVE
+                or row.id not in seen
+                or not self.blobs.exists(digest)
+            ):
                 stored.append((self.blobs.put(digest, data), True))
             else:
                 stored.append((verify_stream(digest, data), False))
