@@ -117,3 +117,39 @@ def test_mount_reads_references_and_refuses_changed_targets(api_env, tmp_path, w
         refused = sh("cat", version / "labels.csv", check=False)
         assert refused.returncode != 0 and "Input/output error" in refused.stderr
         assert "labels.csv" in m.log and "changed since it was logged" in m.log
+
+
+def test_a_reference_never_reads_instance_metadata(tmp_path):
+    """A version must not make its reader fetch the cloud's instance metadata (credentials,
+    at a link-local address): refused at once, and through a redirect too."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from artfs.client.references import ReferenceReader
+    from artfs.core.errors import PermissionDenied
+    from artfs.core.manifest import ManifestEntry
+
+    metadata = "http://169.254.169.254/latest/meta-data/iam/security-credentials/role"
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", metadata)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        redirecting = f"http://127.0.0.1:{server.server_address[1]}/innocent.csv"
+        for uri in (metadata, redirecting):
+            entry = ManifestEntry.reference("creds.json", uri, 100, {"checksum": "none"})
+            with open(tmp_path / "out", "wb") as out, pytest.raises(PermissionDenied):
+                ReferenceReader().fetch(entry, out)
+            assert (tmp_path / "out").read_bytes() == b""
+    finally:
+        server.shutdown()
+        server.server_close()

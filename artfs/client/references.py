@@ -13,19 +13,22 @@ content digest it was not checked against. A version logged by someone else must
 this client read this machine's own files: ``file://`` references are read only below the
 roots the reader allows (``ARTFS_FILE_REFERENCE_ROOTS``, plus the roots this user's own
 ``add_reference`` calls named, remembered in the state directory), and only with a
-content checksum.
+content checksum. Nor read the cloud's instance metadata (a link-local address) for it:
+``http(s)://`` references to such hosts are refused, redirects included.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
 from ..core.config import Config
 from ..core.digest import Hasher, verify_stream
@@ -47,6 +50,7 @@ ROOTS_FILE = "file-reference-roots.json"
 DEFAULT_MAX_OBJECTS = 10_000_000
 BLOCK = 1 << 20
 TIMEOUT_S = 60
+MAX_REDIRECTS = 5
 
 
 class ReferenceChanged(ArtfsError):
@@ -183,17 +187,13 @@ class ReferenceReader:
     def fetch(self, entry: ManifestEntry, out: IO[bytes]) -> None:
         """Write a reference entry's bytes to ``out``: exactly ``entry.size`` bytes that
         match what the entry was checked against, else ``ReferenceChanged``."""
-        import requests
-
         assert entry.ref is not None
         scheme = urlparse(entry.ref).scheme
         with contextlib.ExitStack() as stack:
             if scheme == "file":
                 blocks: Iterable[bytes] = _read_file(self._local(entry))
             elif scheme in ("http", "https"):
-                response = stack.enter_context(
-                    requests.get(entry.ref, stream=True, timeout=TIMEOUT_S)
-                )
+                response = stack.enter_context(_get(entry.ref))
                 _check_http(entry.ref, response)
                 blocks = response.iter_content(BLOCK)
             else:
@@ -269,6 +269,34 @@ def _hash_stream(blocks: Iterator[bytes]) -> tuple[str, int]:
         hasher.update(block)
         size += len(block)
     return hasher.digest(), size
+
+
+def _get(uri: str) -> requests.Response:
+    """GET ``uri`` (streamed), following redirects one at a time, each target's host checked
+    first (``_refuse_link_local``)."""
+    import requests
+
+    for _ in range(MAX_REDIRECTS + 1):
+        _refuse_link_local(uri)
+        response = requests.get(uri, stream=True, timeout=TIMEOUT_S, allow_redirects=False)
+        if not response.is_redirect:
+            return response
+        response.close()
+        uri = urljoin(uri, response.headers["Location"])
+    raise ArtfsError(f"reference {uri}: more than {MAX_REDIRECTS} redirects")
+
+
+def _refuse_link_local(uri: str) -> None:
+    """Refuse a host with a link-local address: the cloud's instance metadata (credentials)
+    lives there, and a version must not make its reader fetch them."""
+    host = urlparse(uri).hostname or ""
+    try:
+        found = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return  # (the request itself then says what is wrong)
+    for *_, address in found:
+        if ipaddress.ip_address(str(address[0]).split("%")[0]).is_link_local:
+            raise PermissionDenied(f"reference {uri}: a link-local address is never read")
 
 
 def _check_http(uri: str, response: requests.Response) -> None:
