@@ -66,9 +66,7 @@ def drop_caches(*trees: Path) -> str:
         for tree in trees:
             for path in [tree] if tree.is_file() else tree.rglob("*"):
                 if path.is_file():
-                    fd = os.open(path, os.O_RDONLY)
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                    os.close(fd)
+                    drop_file_pages(path)
         return "fadvise"
 
 

@@ -253,30 +253,29 @@ def test_unverified_chunks_count_for_their_uploader_only_until_checked(team, s3)
     assert refused.status_code == 404 and "url" not in refused.text
 
 
-def test_a_commit_by_someone_else_checks_unverified_chunks_first(team, s3):
+@pytest.mark.parametrize(
+    ("project", "committer", "refusal", "after"),
+    [
+        ("proj", "bob", MissingChunks, "lost"),  # may write: checked first, and found bad
+        ("pub", "carol", PermissionDenied, "unverified"),  # may only read: refused unread
+    ],
+)
+def test_a_commit_by_someone_else_checks_unverified_chunks_first(
+    team, s3, project, committer, refusal, after
+):
+    """A version naming another's unverified chunk (as a draft does) has it checked first,
+    but only for a caller who may write into the project: nobody else makes the server read
+    the bucket."""
     server, keys, users = team
+    if project == "pub":
+        server.admin().create_project("t", "pub", "public")
     real, bogus = os.urandom(4000), os.urandom(4000)
     digest = digest_bytes(real)
-    stage(server, keys["alice"], "t/proj", digest, bogus).raise_for_status()
-    users["alice"].commit(ArtifactPath("t", "proj", "a"), "dataset", one_file(real))
-    # bob commits a version naming alice's chunk without uploading it (as a draft does)
-    with pytest.raises(MissingChunks):
-        users["bob"].commit(ArtifactPath("t", "proj", "b"), "dataset", one_file(real))
-    assert states(server) == {digest: "lost"}
-
-
-def test_a_commit_refused_for_its_project_checks_nothing(team, s3):
-    """Only a caller who may write into the project makes the server read the bucket: carol,
-    who may read the public project, is refused before alice's unverified chunk is checked."""
-    server, keys, users = team
-    server.admin().create_project("t", "pub", "public")
-    real, bogus = os.urandom(4000), os.urandom(4000)
-    digest = digest_bytes(real)
-    stage(server, keys["alice"], "t/pub", digest, bogus).raise_for_status()
-    users["alice"].commit(ArtifactPath("t", "pub", "a"), "dataset", one_file(real))
-    with pytest.raises(PermissionDenied):
-        users["carol"].commit(ArtifactPath("t", "pub", "b"), "dataset", one_file(real))
-    assert states(server) == {digest: "unverified"}  # not read: still alice's claim only
+    stage(server, keys["alice"], f"t/{project}", digest, bogus).raise_for_status()
+    users["alice"].commit(ArtifactPath("t", project, "a"), "dataset", one_file(real))
+    with pytest.raises(refusal):
+        users[committer].commit(ArtifactPath("t", project, "b"), "dataset", one_file(real))
+    assert states(server) == {digest: after}
 
 
 def test_gc_checks_the_backlog_and_removes_stale_staging(team, s3, tmp_path):

@@ -339,7 +339,8 @@ def materialize(
             dest, entry, hash_cache, chunk_size, st
         ):
             return False
-        shared = entry.kind == FILE and st.st_nlink > 1  # (a hard link keeps the inode's mtime)
+        # a hard link of --link hardlink is the stored copy: it keeps that inode's mtime
+        shared = link == "hardlink" and entry.kind == FILE and st.st_nlink > 1
         if entry.mtime_ns is not None and entry.mtime_ns != st.st_mtime_ns and not shared:
             untimed.append(entry)
         return True
