@@ -33,7 +33,7 @@ from ..core.errors import (
     Unauthenticated,
     Unavailable,
 )
-from .access import Principal, entity_ids
+from .access import Principal, readable_projects
 from .blobs import BlobStore, Data
 from .db import Database
 from .lookup import DELETED, batched, insert_missing, now
@@ -51,12 +51,7 @@ def visible_chunk_ids(
     """Which of these chunks the caller can already read, or has uploaded itself."""
     if caller.is_admin:
         return set(ids)
-    mine = entity_ids(conn, caller)
-    readable: sa.ColumnElement[bool] = projects.c.entity_id.in_(list(mine)) if mine else sa.false()
-    if caller.anonymous:
-        readable = sa.and_(projects.c.visibility == "public", sa.literal(anonymous_read))
-    else:
-        readable = sa.or_(readable, projects.c.visibility.in_(("public", "open")))
+    readable = readable_projects(conn, caller, anonymous_read)
     seen: set[int] = set()
     for part in batched(list(ids)):
         via_versions = (
